@@ -1,0 +1,51 @@
+# Two commands do all set-up (see README):  make run   and   make test
+# Both create the virtual environment .venv from pyproject.toml first if it is missing.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+NBS    := $(sort $(wildcard notebooks/[0-9]*.ipynb))
+BUILD  ?= build
+# A cell may run long on a GPU with the real 7B (a 4096-token answer); on CPU they take seconds.
+CELL_TIMEOUT ?= 1800
+
+.PHONY: env run test lab slides lint sync assets tiny clean
+
+$(BIN)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[torch,dev]"
+	touch $@
+
+env: $(BIN)/.installed  ## create .venv with the pinned packages
+
+run: env  ## execute every notebook top to bottom into build/ (.ipynb and .html)
+	mkdir -p $(BUILD)/notebooks $(BUILD)/html
+	$(BIN)/jupyter nbconvert --to notebook --execute --ExecutePreprocessor.timeout=$(CELL_TIMEOUT) \
+		--output-dir $(BUILD)/notebooks $(NBS)
+	$(BIN)/jupyter nbconvert --to html --output-dir $(BUILD)/html $(BUILD)/notebooks/*.ipynb
+	@echo "Executed notebooks: $(BUILD)/notebooks   HTML to open in a browser: $(BUILD)/html"
+
+test: env  ## lint, unit tests, every notebook under nbmake, slides build, browser check
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest tests $(NBS) --nbmake --nbmake-timeout=600
+
+lab: env  ## open JupyterLab on the notebooks
+	$(BIN)/jupyter lab notebooks
+
+slides: env  ## one reveal.js deck per notebook in build/slides
+	$(BIN)/python scripts/build_slides.py $(BUILD)/slides
+
+lint: env
+	$(BIN)/ruff check .
+
+sync: env  ## rewrite the Colab badge and install cell of every notebook from pyproject.toml
+	$(BIN)/python scripts/sync_notebooks.py
+
+assets: env  ## regenerate the synthetic clips in assets/
+	$(BIN)/python scripts/make_assets.py assets
+
+tiny: env  ## build the tiny random model into its cache folder
+	$(BIN)/python -m cosmos_nb_utils.tiny_model
+
+clean:
+	rm -rf $(BUILD) .pytest_cache .ruff_cache

@@ -1,0 +1,231 @@
+"""Ask a question about a video: build the inputs correctly, stream the answer, measure it."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+
+import torch
+from transformers import BatchFeature, TextIteratorStreamer, set_seed
+
+from .memory import track_gpu_peak
+from .parsing import parse_reasoning
+from .prompts import build_messages
+from .video import DEFAULT_FPS, DEFAULT_TOTAL_PIXELS, MAX_VISUAL_TOKENS, SamplePlan, plan_sampling
+
+# The official sampling settings of Cosmos-Reason1.
+OFFICIAL_SAMPLING = {
+    "do_sample": True,
+    "temperature": 0.6,
+    "top_p": 0.95,
+    "repetition_penalty": 1.05,
+    "max_new_tokens": 4096,
+}
+# The tiny random model only produces noise: no need to wait for 4096 tokens of it.
+TINY_MAX_NEW_TOKENS = 48
+
+
+class GPUMemoryError(RuntimeError):
+    """The GPU ran out of memory; the message says which knob to turn."""
+
+
+@dataclass
+class Answer:
+    """One reply and what it cost."""
+
+    text: str
+    think: str
+    answer: str
+    prompt_tokens: int
+    visual_tokens: int
+    new_tokens: int
+    time_to_first_token_s: float
+    total_s: float
+    decode_tokens_per_s: float
+    peak_gpu_allocated_gib: float | None
+    peak_gpu_reserved_gib: float | None
+    model_name: str
+    is_tiny: bool
+    plan: SamplePlan | None = field(default=None, repr=False)
+
+    def stats(self) -> str:
+        mem = f", peak GPU {self.peak_gpu_allocated_gib:.2f} GiB" if self.peak_gpu_allocated_gib else ""
+        return (
+            f"{self.prompt_tokens:,} prompt tokens ({self.visual_tokens:,} visual), {self.new_tokens} new; "
+            f"first token {self.time_to_first_token_s:.2f} s, {self.decode_tokens_per_s:.1f} tok/s{mem}"
+        )
+
+
+def prepare_inputs(processor, messages: list[dict]) -> BatchFeature:
+    """Processor inputs for ``messages``, with each video's sampled frame rate passed on.
+
+    ``qwen_vl_utils`` samples the frames; the sampling metadata (source fps and the
+    indices kept) must reach the processor, otherwise transformers 5 assumes the
+    source frame rate and squeezes the video's temporal positions (0.083 s instead
+    of 0.5 s per grid step at fps 4).
+    """
+    from qwen_vl_utils import process_vision_info
+
+    prompt = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    images, videos, video_kwargs = process_vision_info(
+        messages, return_video_kwargs=True, return_video_metadata=True
+    )
+    kwargs = dict(video_kwargs)
+    if videos:
+        frames, metadata = zip(*videos)
+        kwargs.update(videos=list(frames), video_metadata=list(metadata), cap_pixels_per_frame=True)
+    return processor(text=[prompt], images=images, padding=True, return_tensors="pt", **kwargs)
+
+
+class _TimedStreamer(TextIteratorStreamer):
+    """A TextIteratorStreamer that notes when the first new token arrives."""
+
+    first_token_at: float | None = None
+
+    def put(self, value):
+        if not (self.skip_prompt and self.next_tokens_are_prompt) and self.first_token_at is None:
+            self.first_token_at = time.perf_counter()
+        super().put(value)
+
+
+def sampling_settings(model, **overrides) -> dict:
+    """The official sampling settings, shortened for the tiny model, with ``overrides`` applied."""
+    settings = dict(OFFICIAL_SAMPLING)
+    if getattr(model, "is_tiny_random", False):
+        settings["max_new_tokens"] = TINY_MAX_NEW_TOKENS
+    settings.update({k: v for k, v in overrides.items() if v is not None})
+    if not settings.get("do_sample", True) or settings.get("temperature") == 0:
+        settings.update(do_sample=False, temperature=None, top_p=None)
+    return settings
+
+
+def generate(model, processor, inputs: BatchFeature, *, stream: bool = True, seed: int | None = None,
+             **sampling) -> tuple[str, int, float, float]:
+    """Run ``model.generate`` in a thread, streaming text; return (text, new tokens, ttft s, total s)."""
+    if seed is not None:
+        set_seed(seed)
+    inputs = inputs.to(model.device)
+    streamer = _TimedStreamer(processor.tokenizer, skip_prompt=True, skip_special_tokens=True)
+    result: dict = {}
+
+    def work():
+        try:
+            result["ids"] = model.generate(**inputs, streamer=streamer, **sampling)
+        except BaseException as exc:  # re-raised in the caller's thread
+            result["error"] = exc
+            streamer.end()
+
+    start = time.perf_counter()
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    pieces = []
+    for piece in streamer:
+        pieces.append(piece)
+        if stream:
+            print(piece, end="", flush=True)
+    thread.join()
+    total = time.perf_counter() - start
+    if stream:
+        print(flush=True)
+    if "error" in result:
+        _raise_friendly(result["error"])
+    new_tokens = int(result["ids"].shape[1] - inputs["input_ids"].shape[1])
+    ttft = (streamer.first_token_at or time.perf_counter()) - start
+    return "".join(pieces), new_tokens, ttft, total
+
+
+def _raise_friendly(exc: BaseException):
+    if isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in str(exc).lower():
+        torch.cuda.empty_cache()
+        raise GPUMemoryError(
+            "The GPU ran out of memory while answering. The kernel is still usable: lower fps "
+            "(e.g. fps=2), lower total_pixels (e.g. 4096 * 28 * 28), trim the clip, or load the model "
+            "in 4 bit (load_model(quantization='nf4')); restart the kernel if another model is still loaded."
+        ) from None
+    raise exc
+
+
+def ask(
+    model,
+    processor,
+    question: str,
+    video: str | os.PathLike,
+    *,
+    fps: float = DEFAULT_FPS,
+    total_pixels: int = DEFAULT_TOTAL_PIXELS,
+    max_visual_tokens: int | None = MAX_VISUAL_TOKENS,
+    reasoning: bool = True,
+    system: str | None = None,
+    stream: bool = True,
+    seed: int | None = None,
+    **sampling,
+) -> Answer:
+    """Ask ``question`` about ``video`` and return the parsed, measured :class:`Answer`.
+
+    The video is checked and its visual-token cost planned before the model runs
+    (clear errors for bad files and over-budget requests). Sampling follows the
+    official settings (temperature 0.6, top_p 0.95, repetition_penalty 1.05,
+    max_new_tokens 4096); pass any of them to override, ``seed`` to repeat a run.
+    """
+    plan = plan_sampling(video, fps, total_pixels, max_visual_tokens)
+    messages = build_messages(question, plan.info.path, fps=fps, total_pixels=total_pixels,
+                              system=system, reasoning=reasoning)
+    inputs = prepare_inputs(processor, messages)
+    settings = sampling_settings(model, **sampling)
+    with track_gpu_peak() as peak:
+        text, new_tokens, ttft, total = generate(model, processor, inputs, stream=stream, seed=seed, **settings)
+    think, answer = parse_reasoning(text)
+    video_id = model.config.video_token_id
+    return Answer(
+        text=text,
+        think=think,
+        answer=answer,
+        prompt_tokens=int(inputs["input_ids"].shape[1]),
+        visual_tokens=int((inputs["input_ids"] == video_id).sum()),
+        new_tokens=new_tokens,
+        time_to_first_token_s=ttft,
+        total_s=total,
+        decode_tokens_per_s=(new_tokens - 1) / max(total - ttft, 1e-9) if new_tokens > 1 else 0.0,
+        peak_gpu_allocated_gib=peak.allocated,
+        peak_gpu_reserved_gib=peak.reserved,
+        model_name=getattr(model, "name_or_path", "") or str(getattr(model.config, "_name_or_path", "")),
+        is_tiny=bool(getattr(model, "is_tiny_random", False)),
+        plan=plan,
+    )
+
+
+
+def compare_timing(processor, messages: list[dict]) -> dict[str, float]:
+    """Seconds per temporal grid step as the processor sees them: the article's way vs. with metadata.
+
+    The article passes only the frames; transformers 5 then assumes the source
+    frame rate. The right value is ``temporal_patch_size / fps`` (0.5 at fps 4).
+    """
+    from qwen_vl_utils import process_vision_info
+
+    prompt = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    images, videos, _ = process_vision_info(messages, return_video_kwargs=True)
+    article = processor(text=[prompt], images=images, videos=videos, return_tensors="pt", cap_pixels_per_frame=True)
+    right = prepare_inputs(processor, messages)
+    return {"article (frames only)": float(article["second_per_grid_ts"][0]),
+            "with sampling metadata": float(right["second_per_grid_ts"][0])}
+
+
+def ask_other_model(model_id: str, question: str, video, *, quantization: str = "auto", **kwargs) -> Answer:
+    """Load ``model_id``, ask one question, free it again; for side-by-side comparisons.
+
+    Free the model you already hold first on a small GPU (``unload``); without a
+    GPU, any hub model is replaced by the tiny one so the code path still runs.
+    """
+    from .loading import load_model, unload
+
+    if not torch.cuda.is_available():
+        model_id = "tiny"
+    other, other_processor = load_model(model_id, quantization)
+    try:
+        return ask(other, other_processor, question, video, **kwargs)
+    finally:
+        unload(other)
+        del other

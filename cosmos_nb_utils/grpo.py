@@ -1,0 +1,158 @@
+"""GRPO in a few functions: sequence log-probabilities, the clipped surrogate loss, and a toy policy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from .rewards import accuracy_reward, format_reward, group_advantages
+
+
+def completion_logprobs(model, sequences: torch.Tensor, prompt_len: int, **prompt_inputs) -> torch.Tensor:
+    """Per-token log-probabilities of each completion (the rows of ``sequences`` after ``prompt_len``).
+
+    ``prompt_inputs`` is the processor batch of the one shared prompt (its vision
+    inputs are repeated for every completion). Returns a (group, completion_length) tensor.
+    """
+    group, length = sequences.shape
+    extra = {k: v for k, v in prompt_inputs.items() if k not in ("input_ids", "attention_mask")}
+    for key in ("pixel_values_videos", "video_grid_thw", "second_per_grid_ts", "pixel_values", "image_grid_thw"):
+        if key in extra:  # one copy of the visual input per completion
+            extra[key] = torch.cat([extra[key]] * group)
+    if "mm_token_type_ids" in extra:  # completions are text (type 0)
+        types = extra["mm_token_type_ids"].repeat(group, 1)
+        extra["mm_token_type_ids"] = torch.cat([types, types.new_zeros(group, length - types.shape[1])], dim=1)
+    logits = model(input_ids=sequences, attention_mask=torch.ones_like(sequences), **extra).logits
+    logp = torch.log_softmax(logits[:, prompt_len - 1 : -1].float(), dim=-1)
+    return logp.gather(-1, sequences[:, prompt_len:].unsqueeze(-1)).squeeze(-1)
+
+
+def clipped_surrogate_loss(
+    logp_new: torch.Tensor,
+    logp_old: torch.Tensor,
+    advantages: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    *,
+    clip_eps: float = 0.2,
+    kl_coef: float = 0.0,
+    logp_ref: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """GRPO's token-level loss: ``-min(ratio * A, clip(ratio, 1-eps, 1+eps) * A) + beta * KL``.
+
+    ``ratio = exp(logp_new - logp_old)``; each token of completion ``i`` gets advantage
+    ``A_i``. The KL term (k3 estimator against ``logp_ref``) is weighted by ``kl_coef``;
+    Cosmos-Reason1's recipe sets it to 0. Averages over the tokens in ``mask``.
+    """
+    adv = advantages.reshape(-1, 1).to(logp_new.dtype)
+    ratio = torch.exp(logp_new - logp_old)
+    per_token = -torch.minimum(ratio * adv, torch.clamp(ratio, 1 - clip_eps, 1 + clip_eps) * adv)
+    if kl_coef and logp_ref is not None:
+        diff = logp_ref - logp_new
+        per_token = per_token + kl_coef * (torch.exp(diff) - diff - 1)
+    if mask is None:
+        mask = torch.ones_like(per_token)
+    return (per_token * mask).sum() / mask.sum().clamp(min=1)
+
+
+# A toy policy: a distribution over whole answer strings for one MCQ question, so a learner can
+# watch GRPO move probability onto well-formatted, correct answers in a few real optimiser steps.
+TOY_ANSWERS = [
+    "<think>The ball falls, then bounces lower each time.</think> <answer>A</answer>",
+    "<think>Bounces lose height over time.</think> <answer>B</answer>",
+    "<think>Hard to tell.</think> <answer>C</answer>",
+    "<answer>A</answer>",
+    "A, because the ball loses energy.",
+    "<think>It plays forward.</think>",
+    "<think>The bounces grow.</think><answer>B</answer> <answer>A</answer>",
+    "I am not sure.",
+]
+TOY_KEY = "A"
+
+
+@dataclass
+class ToyStep:
+    step: int
+    mean_reward: float
+    p_good: float  # probability of a well-formatted, correct answer
+    loss: float
+
+
+def toy_rewards(answers: list[str] = TOY_ANSWERS, key: str = TOY_KEY) -> np.ndarray:
+    """Accuracy + format reward of each candidate answer."""
+    return np.array([accuracy_reward(a, key) + format_reward(a) for a in answers])
+
+
+def train_toy_policy(steps: int = 30, group_size: int = 8, lr: float = 0.5, seed: int = 0,
+                     clip_eps: float = 0.2, inner_epochs: int = 2, std: str = "sample") -> list[ToyStep]:
+    """Run real GRPO on a softmax policy over :data:`TOY_ANSWERS` and return its history.
+
+    Each step samples a group, scores it with both rewards, normalises the rewards
+    within the group and takes ``inner_epochs`` Adam steps on the clipped surrogate.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    logits = nn.Parameter(torch.zeros(len(TOY_ANSWERS)))
+    opt = torch.optim.Adam([logits], lr=lr)
+    table = torch.tensor(toy_rewards(), dtype=torch.float32)
+    good = table == 2.0
+    history = []
+    for step in range(steps + 1):
+        probs = torch.softmax(logits.detach(), -1)
+        picks = torch.multinomial(probs, group_size, replacement=True, generator=gen)
+        rewards = table[picks]
+        history.append(ToyStep(step, float((probs * table).sum()), float(probs[good].sum()), float("nan")))
+        if step == steps:
+            break
+        adv = torch.tensor(group_advantages(rewards.numpy(), std=std), dtype=torch.float32)
+        logp_old = torch.log_softmax(logits.detach(), -1)[picks].unsqueeze(-1)
+        for _ in range(inner_epochs):
+            logp_new = torch.log_softmax(logits, -1)[picks].unsqueeze(-1)
+            loss = clipped_surrogate_loss(logp_new, logp_old, adv, clip_eps=clip_eps)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        history[-1].loss = float(loss.detach())
+    return history
+
+
+@dataclass
+class Group:
+    """A group of sampled completions to one prompt, with what is needed to score and re-score them."""
+
+    texts: list[str]
+    sequences: torch.Tensor  # (group, prompt + completion) token ids
+    prompt_len: int
+    prompt_inputs: dict
+    mask: torch.Tensor  # 1 for real completion tokens, 0 for padding after the end token
+
+
+def sample_group(model, processor, question: str, video, *, group_size: int = 8, max_new_tokens: int = 256,
+                 seed: int | None = 0, **ask_kwargs) -> Group:
+    """Sample ``group_size`` answers to one video question in one ``generate`` call (GRPO's rollout)."""
+    from transformers import set_seed
+
+    from .generation import prepare_inputs, sampling_settings
+    from .prompts import build_messages
+    from .video import plan_sampling
+
+    fps = ask_kwargs.pop("fps", 4.0)
+    plan = plan_sampling(video, fps, **ask_kwargs)
+    inputs = prepare_inputs(processor, build_messages(question, plan.info.path, fps=fps, **ask_kwargs)).to(model.device)
+    settings = sampling_settings(model, max_new_tokens=max_new_tokens)
+    # A sampled vision placeholder would be mistaken for video input when the group is re-scored.
+    cfg = model.config
+    settings["suppress_tokens"] = [cfg.image_token_id, cfg.video_token_id, cfg.vision_start_token_id,
+                                   cfg.vision_end_token_id]
+    if seed is not None:
+        set_seed(seed)
+    with torch.no_grad():
+        seqs = model.generate(**inputs, num_return_sequences=group_size, **settings)
+    n = inputs["input_ids"].shape[1]
+    completion = seqs[:, n:]
+    ends = torch.isin(completion, torch.tensor(model.generation_config.eos_token_id, device=completion.device)
+                      .reshape(-1))
+    after_end = (ends.cumsum(dim=1) - ends.int()) > 0  # tokens after the first end token are padding
+    texts = processor.batch_decode(completion, skip_special_tokens=True)
+    return Group(texts, seqs, n, dict(inputs), (~after_end).float())

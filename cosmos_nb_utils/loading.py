@@ -1,0 +1,177 @@
+"""Load Cosmos-Reason1-7B (or the base Qwen2.5-VL, a local folder, or the tiny model) in 4 bit or 16 bit."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from .memory import GIB, quantized_modules, weight_footprints
+
+COSMOS = "nvidia/Cosmos-Reason1-7B"
+QWEN_BASE = "Qwen/Qwen2.5-VL-7B-Instruct"
+TINY = "tiny"
+ALIASES = {"cosmos": COSMOS, "qwen": QWEN_BASE, "base": QWEN_BASE}
+QUANTIZATIONS = ("auto", "nf4", "int8", "bf16", "fp16", "fp32", "none")
+# Activations, KV cache and CUDA context for one ~8k-token video question, measured
+# on an H100 with the official budget (benchmarks/RESULTS.md); used to warn early.
+RUNTIME_HEADROOM_GIB = 1.5
+
+
+class ModelLoadError(RuntimeError):
+    """The model cannot be loaded here; the message says what to do."""
+
+
+def default_model() -> str:
+    """``$COSMOS_NB_MODEL`` if set, else Cosmos-Reason1-7B on a CUDA GPU and the tiny model without one."""
+    chosen = os.environ.get("COSMOS_NB_MODEL", "").strip()
+    if chosen:
+        return ALIASES.get(chosen.lower(), chosen)
+    return COSMOS if torch.cuda.is_available() else TINY
+
+
+def is_tiny(model_id: str) -> bool:
+    return model_id == TINY
+
+
+def compute_dtype(device: str | None = None) -> torch.dtype:
+    """bf16 on GPUs that have it (compute capability 8.0+), fp16 on older ones (T4), fp32 on CPU."""
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cpu":
+        return torch.float32
+    return torch.bfloat16 if torch.cuda.get_device_capability()[0] >= 8 else torch.float16
+
+
+def quantization_config(quantization: str, dtype: torch.dtype, *, keep_vision: bool = True):
+    """The ``BitsAndBytesConfig`` for ``nf4`` or ``int8`` (``None`` for 16/32-bit loading).
+
+    Module names follow transformers 5's layout: the vision tower is ``model.visual``
+    (skipping ``"visual"`` alone leaves it quantized).
+    """
+    if quantization not in ("nf4", "int8"):
+        return None
+    try:
+        import bitsandbytes  # noqa: F401
+        from transformers import BitsAndBytesConfig
+    except ImportError:
+        raise ModelLoadError(
+            "4-bit and 8-bit loading need bitsandbytes: run `pip install bitsandbytes` "
+            "(the course pins its version in pyproject.toml), then restart the kernel."
+        ) from None
+    skip = ["lm_head"] + (["model.visual"] if keep_vision else [])
+    if quantization == "int8":
+        return BitsAndBytesConfig(load_in_8bit=True, llm_int8_skip_modules=skip)
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=dtype,
+        llm_int8_skip_modules=skip,
+    )
+
+
+def resolve_quantization(quantization: str, device: str) -> str:
+    if quantization not in QUANTIZATIONS:
+        raise ValueError(f"quantization must be one of {QUANTIZATIONS}, got {quantization!r}")
+    if quantization == "auto":
+        return "nf4" if device == "cuda" else "none"
+    return quantization
+
+
+def _check_gpu_fits(quantization: str, keep_vision: bool) -> None:
+    total = torch.cuda.get_device_properties(0).total_memory / GIB
+    key = {"nf4": "nf4 + double quant", "int8": "int8"}.get(quantization, "bf16")
+    need = weight_footprints(keep_vision=keep_vision)[key] + RUNTIME_HEADROOM_GIB
+    if total < need:
+        raise ModelLoadError(
+            f"This GPU has {total:.1f} GiB; the 7B in {quantization} needs about {need:.1f} GiB. "
+            "Use quantization='nf4' (about 7 GiB in all), or the tiny model (COSMOS_NB_MODEL=tiny) "
+            "to run the code without a big GPU."
+        )
+
+
+def _not_available(model_id: str, exc: Exception) -> ModelLoadError:
+    return ModelLoadError(
+        f"Could not load {model_id!r}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}\n"
+        f"If the weights are not downloaded yet, on a machine with internet run\n"
+        f"    hf download {model_id}\n"
+        "(about 16 GB, once), or set COSMOS_NB_MODEL to a local folder holding them, "
+        "or COSMOS_NB_MODEL=tiny to run the course's code on a tiny random model."
+    )
+
+
+def load_model(
+    model: str | os.PathLike | None = None,
+    quantization: str = "auto",
+    *,
+    keep_vision_unquantized: bool = True,
+    allow_cpu: bool = False,
+):
+    """Load a Qwen2.5-VL-family model and its processor; returns ``(model, processor)``.
+
+    ``model``: a hub id, a local folder, ``"cosmos"``, ``"qwen"`` or ``"tiny"``
+    (default: :func:`default_model`). ``quantization``: ``"nf4"`` (the article's
+    recipe: nf4 with double quantization), ``"int8"``, ``"bf16"``/``"fp16"``/``"fp32"``
+    (none), or ``"auto"`` (nf4 on a CUDA GPU, none on CPU). The compute dtype
+    follows the GPU (bf16 on 8.0+, fp16 on a T4). With ``keep_vision_unquantized``
+    the vision tower stays in 16 bit, and that is checked on the loaded model.
+    """
+    from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
+
+    from .tiny_model import tiny_model_path
+
+    model_id = str(model) if model is not None else default_model()
+    model_id = ALIASES.get(model_id.lower(), model_id)
+    tiny = is_tiny(model_id)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    quantization = resolve_quantization(quantization, device)
+    if device == "cpu" and not tiny and not allow_cpu:
+        raise ModelLoadError(
+            f"No CUDA GPU found, and {model_id} needs one (on a CPU one answer takes many minutes). "
+            "On Colab choose Runtime > Change runtime type > T4 GPU; or set COSMOS_NB_MODEL=tiny "
+            "to run every cell on the tiny random model; or pass allow_cpu=True if you really mean it."
+        )
+    dtype = compute_dtype(device)
+    if quantization in ("bf16", "fp16", "fp32"):
+        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[quantization]
+    if device == "cuda" and not tiny:
+        _check_gpu_fits(quantization, keep_vision_unquantized)
+    path = tiny_model_path() if tiny else model_id
+    kwargs = {
+        "dtype": dtype,
+        "device_map": {"": 0} if device == "cuda" else "cpu",
+        "quantization_config": quantization_config(quantization, dtype, keep_vision=keep_vision_unquantized),
+    }
+    try:
+        llm = Qwen2_5_VLForConditionalGeneration.from_pretrained(path, **kwargs)
+        processor = AutoProcessor.from_pretrained(path)
+    except torch.cuda.OutOfMemoryError:
+        torch.cuda.empty_cache()
+        raise ModelLoadError(
+            "The GPU ran out of memory while loading. Restart the kernel to free any model already "
+            "loaded, then use quantization='nf4'."
+        ) from None
+    except (OSError, ValueError) as exc:
+        if tiny or Path(model_id).exists() and "does not appear to have" not in str(exc):
+            raise
+        raise _not_available(model_id, exc) from None
+    llm.eval()
+    llm.is_tiny_random = tiny
+    llm.quantization = quantization
+    if keep_vision_unquantized and quantization in ("nf4", "int8"):
+        leaked = [n for names in list(quantized_modules(llm).values())[:2] for n in names if ".visual." in f".{n}."]
+        if leaked:
+            raise RuntimeError(f"The vision tower was quantized despite keep_vision_unquantized: {leaked[:3]}")
+    return llm, processor
+
+
+def unload(*objects) -> None:
+    """Free GPU memory held by models you no longer need (call ``del`` on your names too)."""
+    import gc
+
+    for obj in objects:
+        del obj
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()

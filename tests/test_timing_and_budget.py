@@ -1,0 +1,65 @@
+"""The sampled frame rate must reach the processor, and the token budget must be predictable."""
+
+import pytest
+import torch
+
+from cosmos_nb_utils.generation import prepare_inputs
+from cosmos_nb_utils.prompts import build_messages
+from cosmos_nb_utils.video import plan_sampling
+
+
+def video_temporal_ids(model, inputs):
+    position_ids, _ = model.model.get_rope_index(
+        inputs["input_ids"], inputs["mm_token_type_ids"], video_grid_thw=inputs["video_grid_thw"],
+        second_per_grid_ts=inputs["second_per_grid_ts"], attention_mask=inputs["attention_mask"],
+    )
+    is_video = inputs["input_ids"][0] == model.config.video_token_id
+    return torch.unique(position_ids[0, 0, is_video])
+
+
+@pytest.mark.parametrize("source_fps", [25.0, 29.97])
+@pytest.mark.parametrize("fps", [1.0, 2.0, 4.0])
+def test_second_per_grid_ts_and_temporal_positions(tiny, make_clip, source_fps, fps):
+    model, processor = tiny
+    clip = make_clip(fps=source_fps, seconds=8)
+    inputs = prepare_inputs(processor, build_messages("What happens?", clip, fps=fps))
+    plan = plan_sampling(clip, fps)
+    # temporal_patch_size / sampled fps; the sampled fps is the asked fps up to rounding to whole frames
+    assert inputs["second_per_grid_ts"].item() == pytest.approx(2 / plan.sampled_fps, rel=1e-4)
+    assert inputs["second_per_grid_ts"].item() == pytest.approx(2 / fps, rel=0.01)
+    ids = video_temporal_ids(model, inputs)
+    step = model.config.vision_config.tokens_per_second * 2 / fps  # position units per grid step
+    assert len(ids) == plan.grid_thw[0]
+    assert torch.all(torch.diff(ids) == int(step))
+
+
+def test_article_way_mistimes_the_video(tiny, make_clip):
+    """Without the sampling metadata, transformers 5 assumes the source rate (the pitfall the notebooks teach)."""
+    from qwen_vl_utils import process_vision_info
+
+    _, processor = tiny
+    messages = build_messages("What happens?", make_clip(fps=25, seconds=10), fps=4)
+    prompt = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    images, videos, _ = process_vision_info(messages, return_video_kwargs=True)
+    wrong = processor(text=[prompt], images=images, videos=videos, return_tensors="pt")
+    assert wrong["second_per_grid_ts"].item() == pytest.approx(2 / 24, rel=0.01)  # not 0.5
+    right = prepare_inputs(processor, messages)
+    assert right["second_per_grid_ts"].item() == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize(("fps", "budget"), [(1, 8192), (2, 2048), (4, 8192), (4, 1024), (8, 16384)])
+def test_plan_matches_processor(tiny, make_clip, fps, budget):
+    model, processor = tiny
+    clip = make_clip(fps=25, seconds=6, size=(360, 640))
+    plan = plan_sampling(clip, fps, budget * 28 * 28, max_visual_tokens=None)
+    inputs = prepare_inputs(processor, build_messages("Q", clip, fps=fps, total_pixels=budget * 28 * 28))
+    assert tuple(inputs["video_grid_thw"][0].tolist()) == plan.grid_thw
+    assert int((inputs["input_ids"] == model.config.video_token_id).sum()) == plan.visual_tokens
+
+
+def test_official_budget_on_assets():
+    from conftest import ASSETS
+
+    for clip in sorted(ASSETS.glob("*.mp4")):
+        plan = plan_sampling(clip)
+        assert plan.visual_tokens <= 8192 * 1.01, plan.summary()
