@@ -35,7 +35,7 @@ def is_tiny(model_id: str) -> bool:
     return model_id == TINY
 
 
-def compute_dtype(device: str | None = None) -> torch.dtype:
+def default_compute_dtype(device: str | None = None) -> torch.dtype:
     """bf16 on GPUs that have it (compute capability 8.0+), fp16 on older ones (T4), fp32 on CPU."""
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cpu":
@@ -80,6 +80,7 @@ def resolve_quantization(quantization: str, device: str) -> str:
 
 
 def _check_gpu_fits(quantization: str, keep_vision: bool) -> None:
+    """Refuse early, with advice, when the weights alone would not leave room for a question."""
     total = torch.cuda.get_device_properties(0).total_memory / GIB
     key = {"nf4": "nf4 + double quant", "int8": "int8"}.get(quantization, "bf16")
     need = weight_footprints(keep_vision=keep_vision)[key] + RUNTIME_HEADROOM_GIB
@@ -105,7 +106,8 @@ def load_model(
     model: str | os.PathLike | None = None,
     quantization: str = "auto",
     *,
-    keep_vision_unquantized: bool = True,
+    keep_vision_unquantized: bool = False,
+    compute_dtype: torch.dtype | None = None,
     allow_cpu: bool = False,
 ):
     """Load a Qwen2.5-VL-family model and its processor; returns ``(model, processor)``.
@@ -114,8 +116,10 @@ def load_model(
     (default: :func:`default_model`). ``quantization``: ``"nf4"`` (the article's
     recipe: nf4 with double quantization), ``"int8"``, ``"bf16"``/``"fp16"``/``"fp32"``
     (none), or ``"auto"`` (nf4 on a CUDA GPU, none on CPU). The compute dtype
-    follows the GPU (bf16 on 8.0+, fp16 on a T4). With ``keep_vision_unquantized``
-    the vision tower stays in 16 bit, and that is checked on the loaded model.
+    follows the GPU (bf16 on 8.0+, fp16 on a T4) unless ``compute_dtype`` forces one.
+    By default the vision encoder is quantized too (what fits an 8 GB card, see
+    benchmarks/RESULTS.md); ``keep_vision_unquantized=True`` keeps it in 16 bit
+    (about 0.9 GiB more), and that is checked on the loaded model.
     """
     from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
 
@@ -132,7 +136,7 @@ def load_model(
             "On Colab choose Runtime > Change runtime type > T4 GPU; or set COSMOS_NB_MODEL=tiny "
             "to run every cell on the tiny random model; or pass allow_cpu=True if you really mean it."
         )
-    dtype = compute_dtype(device)
+    dtype = compute_dtype or default_compute_dtype(device)
     if quantization in ("bf16", "fp16", "fp32"):
         dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[quantization]
     if device == "cuda" and not tiny:
@@ -166,12 +170,10 @@ def load_model(
     return llm, processor
 
 
-def unload(*objects) -> None:
-    """Free GPU memory held by models you no longer need (call ``del`` on your names too)."""
+def free_gpu_memory() -> None:
+    """Give back the GPU memory of models you deleted (``del model`` first: this cannot drop your names)."""
     import gc
 
-    for obj in objects:
-        del obj
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()

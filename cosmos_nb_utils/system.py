@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from .loading import compute_dtype, default_model, is_tiny, resolve_quantization
+from .loading import default_compute_dtype, default_model, is_tiny, resolve_quantization
 from .memory import weight_footprints
 
 PACKAGES = ["torch", "torchvision", "transformers", "accelerate", "bitsandbytes", "qwen-vl-utils",
@@ -65,6 +65,6 @@ def course_plan() -> dict[str, object]:
         need = "about 1 MB (tiny random model: answers are noise)"
     else:
         key = {"nf4": "nf4 + double quant", "int8": "int8"}.get(quant, "bf16")
-        need = f"about {weight_footprints()[key]:.1f} GiB of weights + 1-2 GiB per question"
-    return {"model": model, "quantization": quant, "compute dtype": str(compute_dtype(device)).replace("torch.", ""),
-            "memory": need}
+        need = f"about {weight_footprints(keep_vision=False)[key]:.1f} GiB of weights + 1.5-3 GiB per question"
+    dtype = str(default_compute_dtype(device)).replace("torch.", "")
+    return {"model": model, "quantization": quant, "compute dtype": dtype, "memory": need}

@@ -18,12 +18,12 @@ def test_default_model_follows_env_and_hardware(monkeypatch):
 
 
 def test_compute_dtype_cpu():
-    assert loading.compute_dtype("cpu") == torch.float32
+    assert loading.default_compute_dtype("cpu") == torch.float32
 
 
 @pytest.mark.parametrize("quant", ["nf4", "int8"])
-def test_quantized_tiny_keeps_vision_in_16_bit(tiny_dir, quant):
-    model, _ = load_model("tiny", quant)
+def test_quantized_tiny_can_keep_vision_in_16_bit(tiny_dir, quant):
+    model, _ = load_model("tiny", quant, keep_vision_unquantized=True)
     kinds = quantized_modules(model)
     low = kinds["4-bit"] if quant == "nf4" else kinds["8-bit"]
     assert low and all(".language_model." in n for n in low)
@@ -31,9 +31,11 @@ def test_quantized_tiny_keeps_vision_in_16_bit(tiny_dir, quant):
     assert "lm_head" in kinds["16/32-bit Linear"]
 
 
-def test_nf4_can_quantize_vision_too(tiny_dir):
-    model, _ = load_model("tiny", "nf4", keep_vision_unquantized=False)
-    assert any(".visual." in n for n in quantized_modules(model)["4-bit"])
+def test_nf4_quantizes_vision_by_default(tiny_dir):
+    model, _ = load_model("tiny", "nf4")
+    kinds = quantized_modules(model)
+    assert any(".visual." in n for n in kinds["4-bit"])
+    assert kinds["16/32-bit Linear"] == ["lm_head"]
 
 
 def test_nf4_tiny_is_smaller_and_still_generates(tiny, tiny_dir):

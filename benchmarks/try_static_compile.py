@@ -1,0 +1,57 @@
+"""Speed candidate: static KV cache + torch.compile on the course's default 4-bit model.
+
+    python benchmarks/try_static_compile.py
+
+Greedy-decodes the road clip with and without ``cache_implementation="static"``
+(which makes transformers compile the decode step), reports decode tokens/s and the
+first (compiling) call's time, and checks that both produce the same tokens.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from bench_inference import MODES, build_random_checkpoint  # noqa: E402
+
+from cosmos_nb_utils.generation import generate, prepare_inputs  # noqa: E402
+from cosmos_nb_utils.loading import load_model  # noqa: E402
+from cosmos_nb_utils.prompts import build_messages  # noqa: E402
+
+N = 256
+
+
+def main() -> None:
+    ckpt = build_random_checkpoint(Path("/tmp/reason1-7b-random"))
+    quant, keep_vision, dtype = MODES["nf4"]
+    model, processor = load_model(str(ckpt), quant, keep_vision_unquantized=keep_vision, compute_dtype=dtype)
+    inputs = prepare_inputs(processor, build_messages("Is it safe to turn right?", ROOT / "assets" / "road_turn.mp4"))
+    greedy = {"do_sample": False, "min_new_tokens": N, "max_new_tokens": N, "return_dict_in_generate": False}
+    results = {}
+    for name, extra in {"dynamic cache": {}, "static cache + compile": {"cache_implementation": "static"}}.items():
+        torch.cuda.synchronize()
+        start = time.perf_counter()
+        text0, _, _, _ = generate(model, processor, inputs, stream=False, **greedy, **extra)
+        first = time.perf_counter() - start
+        rates, texts = [], [text0]
+        for _ in range(3):
+            text, new, ttft, total = generate(model, processor, inputs, stream=False, **greedy, **extra)
+            rates.append((new - 1) / (total - ttft))
+            texts.append(text)
+        results[name] = (first, statistics.median(rates), texts[-1])
+        print(f"{name:24s} first call {first:6.1f} s, decode {statistics.median(rates):6.1f} tok/s "
+              f"(runs: {[round(r, 1) for r in rates]})", flush=True)
+    same = results["dynamic cache"][2] == results["static cache + compile"][2]
+    print("same greedy text with and without compile:", same)
+
+
+if __name__ == "__main__":
+    main()
