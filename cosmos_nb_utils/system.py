@@ -68,3 +68,17 @@ def course_plan() -> dict[str, object]:
         need = f"about {weight_footprints(keep_vision=False)[key]:.1f} GiB of weights + 1.5-3 GiB per question"
     dtype = str(default_compute_dtype(device)).replace("torch.", "")
     return {"model": model, "quantization": quant, "compute dtype": dtype, "memory": need}
+
+
+def colab_check() -> None:
+    """Say what the Colab runtime will do: GPU or not, compute dtype, and the one-time weight download."""
+    info = gpu_info()
+    if info["vram_gib"] == 0:
+        print("No GPU in this runtime: the notebooks will run on the tiny random model (answers are noise).\n"
+              "For the real model choose Runtime > Change runtime type > T4 GPU, then run this cell again.")
+        return
+    path = "bf16" if info["bf16"] else "fp16 (this card has no fast bf16)"
+    print(f"GPU: {info['gpu']}, {info['vram_gib']} GiB, compute capability {info['compute_capability']}: "
+          f"4-bit weights with {path} compute.")
+    print("The first load_model() downloads Cosmos-Reason1-7B once per Colab session: 16.6 GB of weights "
+          "(8.3 B parameters in bf16), so allow several minutes.")

@@ -1,0 +1,95 @@
+"""Project hygiene: one pin table, notebooks in sync and clean, assets reproducible and documented."""
+
+import re
+import subprocess
+import sys
+import tomllib
+
+import nbformat
+import numpy as np
+import pytest
+import yaml
+from conftest import ASSETS, ROOT
+
+from cosmos_nb_utils.video import read_frames
+
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def name_of(requirement: str) -> str:
+    return re.split(r"[=<>!;\[ ]", requirement, maxsplit=1)[0].lower()
+
+
+def pins() -> dict[str, str]:
+    """Every requirement string of pyproject.toml by package; the `torch` extra's exact pins win."""
+    table = {}
+    for req in PYPROJECT["project"]["dependencies"] + sum(PYPROJECT["project"]["optional-dependencies"].values(), []):
+        table.setdefault(name_of(req), []).append(req.split(";")[0].strip())
+    return {k: next((v for v in vs if "==" in v), vs[0]) for k, vs in table.items()}
+
+
+def test_environment_yml_matches_pyproject():
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    listed = {name_of(r): r for r in pip if not r.startswith("-e")}
+    assert listed == pins()
+    assert "-e ." in pip
+
+
+def test_notebooks_list_in_readme_and_makefile_use_pyproject():
+    makefile = (ROOT / "Makefile").read_text()
+    assert 'pip install --quiet -e ".[torch,dev]"' in makefile
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
+    readme = (ROOT / "README.md").read_text()
+    for nb in NOTEBOOKS:
+        assert nb.name in readme, f"README does not list {nb.name}"
+
+
+def test_notebooks_are_in_sync_with_pyproject():
+    """Badges, Colab install cells (repository + release tag), metadata and slide types (make sync)."""
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "sync_notebooks.py"), "--check"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_is_clean_and_complete(path):
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    assert "widgets" not in nb.metadata
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(not c.outputs and c.execution_count is None for c in code), "stored outputs: run `make sync`"
+    repo, tag = PYPROJECT["project"]["urls"]["Repository"], PYPROJECT["tool"]["cosmos-nb"]["release"]
+    badge, install = nb.cells[0].source, nb.cells[1].source
+    assert badge.endswith(f"/blob/{tag}/notebooks/{path.name})"), "the badge must open this very notebook"
+    assert f'REPO, TAG = "{repo}", "{tag}"' in install and '"google.colab" in sys.modules' in install
+    assert "==" not in install, "the Colab cell must take its pins from pyproject.toml, not list its own"
+    assert nb.metadata["accelerator"] == "GPU"
+    text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    for section in ("Objectives", "Teaching:", "Summary"):
+        assert section in text, f"{path.name} lacks {section}"
+    assert max(len(c.source.splitlines()) for c in code) <= 30, "a cell this long belongs in cosmos_nb_utils"
+    if path.name >= "02":
+        assert any("solution" in c.metadata.get("tags", []) for c in code), "exercises need runnable solutions"
+
+
+def test_assets_are_reproducible(tmp_path):
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "make_assets.py"), str(tmp_path)], check=True,
+                   capture_output=True)
+    committed = sorted(p.name for p in ASSETS.glob("*.mp4"))
+    assert committed == sorted(p.name for p in tmp_path.glob("*.mp4"))
+    for name in committed:
+        a, fps_a = read_frames(ASSETS / name)
+        b, fps_b = read_frames(tmp_path / name)
+        assert a.shape == b.shape and fps_a == fps_b
+        assert np.abs(a.astype(int) - b).mean() < 1.0, name
+
+
+def test_assets_are_documented_and_small():
+    readme = (ASSETS / "README.md").read_text()
+    total = 0
+    for clip in ASSETS.glob("*.mp4"):
+        assert clip.name in readme, f"assets/README.md does not describe {clip.name}"
+        total += clip.stat().st_size
+    assert total < 1_000_000
