@@ -25,7 +25,7 @@ run: env  ## execute every notebook top to bottom into build/ (.ipynb and .html)
 	$(BIN)/jupyter nbconvert --to html --output-dir $(BUILD)/html $(BUILD)/notebooks/*.ipynb
 	@echo "Executed notebooks: $(BUILD)/notebooks   HTML to open in a browser: $(BUILD)/html"
 
-test: env  ## lint, unit tests, every notebook under nbmake, slides build, browser check
+test: env  ## lint, unit tests (JupyterLab in headless Chromium included), every notebook under nbmake
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest tests $(NBS) --nbmake --nbmake-timeout=600
 

@@ -80,7 +80,7 @@ def normalise(path: Path, repo: str, tag: str) -> str:
     nb.metadata = {
         "accelerator": "GPU",
         "colab": {"gpuType": "T4", "provenance": []},
-        "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+        "kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"},
         "language_info": {"name": "python"},
     }
     return nbformat.writes(nb) + "\n"

@@ -93,3 +93,14 @@ def test_assets_are_documented_and_small():
         assert clip.name in readme, f"assets/README.md does not describe {clip.name}"
         total += clip.stat().st_size
     assert total < 1_000_000
+
+
+def test_slides_build(tmp_path):
+    """`make slides` builds one reveal.js deck per notebook; solutions and Colab cells stay off the slides."""
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "build_slides.py"), str(tmp_path)], check=True,
+                   capture_output=True)
+    decks = sorted(tmp_path.glob("*.slides.html"))
+    assert [d.name.split(".")[0] for d in decks] == [nb.stem for nb in NOTEBOOKS]
+    html = decks[2].read_text()
+    assert "reveal" in html.lower() and "Is it safe to turn right?" in html
+    assert "@title Solution" not in html and "google.colab" not in html
