@@ -22,7 +22,8 @@ run: env  ## execute every notebook top to bottom into build/ (.ipynb and .html)
 	mkdir -p $(BUILD)/notebooks $(BUILD)/html
 	$(BIN)/jupyter nbconvert --to notebook --execute --ExecutePreprocessor.timeout=$(CELL_TIMEOUT) \
 		--output-dir $(BUILD)/notebooks $(NBS)
-	$(BIN)/jupyter nbconvert --to html --output-dir $(BUILD)/html $(BUILD)/notebooks/*.ipynb
+	$(BIN)/jupyter nbconvert --to html --CoalesceStreamsPreprocessor.enabled=True \
+		--output-dir $(BUILD)/html $(BUILD)/notebooks/*.ipynb
 	@echo "Executed notebooks: $(BUILD)/notebooks   HTML to open in a browser: $(BUILD)/html"
 
 test: env  ## lint, unit tests (JupyterLab in headless Chromium included), every notebook under nbmake

@@ -21,6 +21,7 @@ def main() -> int:
         executed = ROOT / "build" / "notebooks" / source.name
         notebook = executed if executed.exists() else source
         subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--to", "slides", "--log-level", "WARN",
+                        "--CoalesceStreamsPreprocessor.enabled=True",
                         "--output-dir", str(out), str(notebook)], check=True)
     decks = sorted(out.glob("*.slides.html"))
     print(f"{len(decks)} decks in {out}")

@@ -78,3 +78,11 @@ def test_mcq_format_is_official():
     text = format_mcq("What next?", ["Put it in the cart", "Drop it"])
     assert text == ("What next?\n(A) Put it in the cart\n(B) Drop it\n"
                     "Answer with the option's letter from the given choices directly.")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="on a GPU this would download the base model")
+def test_comparison_path_runs_without_gpu(tiny_dir, make_clip):
+    from cosmos_nb_utils.generation import ask_other_model
+
+    result = ask_other_model("qwen", "Is it safe?", make_clip(), reasoning=False, stream=False, max_new_tokens=4)
+    assert result.is_tiny and result.new_tokens >= 1
