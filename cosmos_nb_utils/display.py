@@ -54,7 +54,7 @@ def show_frames(
     keep = np.linspace(0, len(frames) - 1, min(max_frames, len(frames))).round().astype(int)
     rows = int(np.ceil(len(keep) / columns))
     aspect = frames.shape[1] / frames.shape[2]
-    fig, axes = plt.subplots(rows, columns, figsize=(2 * columns, 2 * aspect * rows + 0.6), squeeze=False)
+    fig, axes = plt.subplots(rows, columns, figsize=(2 * columns, (2 * aspect + 0.45) * rows + 0.5), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for ax, i in zip(axes.flat, keep):
@@ -94,6 +94,7 @@ def plot_token_budget(video: str | os.PathLike, fps_values: Sequence[float] = (0
         ax.axhline(limit, color="red", ls="--", label=f"refused above {limit:,}")
     ax.set(xlabel="frames per second sampled", ylabel="visual tokens", xscale="log", title="Cost of one clip")
     ax.set_xticks(list(fps_values), [f"{f:g}" for f in fps_values])
+    ax.xaxis.set_minor_formatter(plt.NullFormatter())
     ax.legend(fontsize=8)
     fig.tight_layout()
     plt.show()
