@@ -157,14 +157,16 @@ def load_model(
             "loaded, then use quantization='nf4'."
         ) from None
     except (OSError, ValueError) as exc:
-        if tiny or Path(model_id).exists() and "does not appear to have" not in str(exc):
+        local_folder = Path(model_id).exists() and "does not appear to have" not in str(exc)
+        if tiny or local_folder:  # a real error in files we have: show it as it is
             raise
         raise _not_available(model_id, exc) from None
     llm.eval()
     llm.is_tiny_random = tiny
     llm.quantization = quantization
     if keep_vision_unquantized and quantization in ("nf4", "int8"):
-        leaked = [n for names in list(quantized_modules(llm).values())[:2] for n in names if ".visual." in f".{n}."]
+        kinds = quantized_modules(llm)
+        leaked = [n for n in kinds["4-bit"] + kinds["8-bit"] if ".visual." in f".{n}."]
         if leaked:
             raise RuntimeError(f"The vision tower was quantized despite keep_vision_unquantized: {leaked[:3]}")
     return llm, processor

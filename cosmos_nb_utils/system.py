@@ -60,7 +60,7 @@ def course_plan() -> dict[str, object]:
     """Which model and quantization the notebooks will use here, and the weight memory it needs."""
     model = default_model()
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    quant = resolve_quantization(os.environ.get("COSMOS_NB_QUANT", "auto"), device)
+    quant = resolve_quantization("auto", device)
     if is_tiny(model):
         need = "about 1 MB (tiny random model: answers are noise)"
     else:
