@@ -14,20 +14,23 @@ from .rewards import accuracy_reward, format_reward, group_advantages
 def completion_logprobs(model, sequences: torch.Tensor, prompt_len: int, **prompt_inputs) -> torch.Tensor:
     """Per-token log-probabilities of each completion (the rows of ``sequences`` after ``prompt_len``).
 
-    ``prompt_inputs`` is the processor batch of the one shared prompt (its vision
-    inputs are repeated for every completion). Returns a (group, completion_length) tensor.
+    ``prompt_inputs`` is the processor batch of the one shared prompt. Completions are
+    scored one at a time, keeping logits only for the completion's positions: a 7B's
+    logits over its 152k-token vocabulary for a whole group at once would not fit a small GPU.
+    Returns a (group, completion_length) tensor.
     """
-    group, length = sequences.shape
+    length = sequences.shape[1]
     extra = {k: v for k, v in prompt_inputs.items() if k not in ("input_ids", "attention_mask")}
-    for key in ("pixel_values_videos", "video_grid_thw", "second_per_grid_ts", "pixel_values", "image_grid_thw"):
-        if key in extra:  # one copy of the visual input per completion
-            extra[key] = torch.cat([extra[key]] * group)
     if "mm_token_type_ids" in extra:  # completions are text (type 0)
-        types = extra["mm_token_type_ids"].repeat(group, 1)
-        extra["mm_token_type_ids"] = torch.cat([types, types.new_zeros(group, length - types.shape[1])], dim=1)
-    logits = model(input_ids=sequences, attention_mask=torch.ones_like(sequences), **extra).logits
-    logp = torch.log_softmax(logits[:, prompt_len - 1 : -1].float(), dim=-1)
-    return logp.gather(-1, sequences[:, prompt_len:].unsqueeze(-1)).squeeze(-1)
+        types = extra["mm_token_type_ids"]
+        extra["mm_token_type_ids"] = torch.cat([types, types.new_zeros(1, length - types.shape[1])], dim=1)
+    rows = []
+    for row in sequences.split(1):
+        logits = model(input_ids=row, attention_mask=torch.ones_like(row), logits_to_keep=length - prompt_len + 1,
+                       **extra).logits[:, :-1]
+        logp = torch.log_softmax(logits.float(), dim=-1)
+        rows.append(logp.gather(-1, row[:, prompt_len:].unsqueeze(-1)).squeeze(-1))
+    return torch.cat(rows)
 
 
 def clipped_surrogate_loss(
@@ -130,7 +133,12 @@ class Group:
 
 def sample_group(model, processor, question: str, video, *, group_size: int = 8, max_new_tokens: int = 256,
                  seed: int | None = 0, **ask_kwargs) -> Group:
-    """Sample ``group_size`` answers to one video question in one ``generate`` call (GRPO's rollout)."""
+    """Sample ``group_size`` answers to one video question (GRPO's rollout).
+
+    Answers are sampled one after the other (seeds ``seed``, ``seed + 1``, ...), so the
+    GPU never holds more than one answer's activations: a whole group in one batch
+    would multiply the video's memory by ``group_size``.
+    """
     from transformers import set_seed
 
     from .generation import prepare_inputs, sampling_settings
@@ -145,14 +153,19 @@ def sample_group(model, processor, question: str, video, *, group_size: int = 8,
     cfg = model.config
     settings["suppress_tokens"] = [cfg.image_token_id, cfg.video_token_id, cfg.vision_start_token_id,
                                    cfg.vision_end_token_id]
-    if seed is not None:
-        set_seed(seed)
-    with torch.no_grad():
-        seqs = model.generate(**inputs, num_return_sequences=group_size, **settings)
     n = inputs["input_ids"].shape[1]
-    completion = seqs[:, n:]
-    ends = torch.isin(completion, torch.tensor(model.generation_config.eos_token_id, device=completion.device)
-                      .reshape(-1))
-    after_end = (ends.cumsum(dim=1) - ends.int()) > 0  # tokens after the first end token are padding
-    texts = processor.batch_decode(completion, skip_special_tokens=True)
-    return Group(texts, seqs, n, dict(inputs), (~after_end).float())
+    completions = []
+    with torch.no_grad():
+        for i in range(group_size):
+            if seed is not None:
+                set_seed(seed + i)
+            completions.append(model.generate(**inputs, **settings)[0, n:])
+    width = max(len(c) for c in completions)
+    pad = model.generation_config.pad_token_id
+    pad = pad if pad is not None else cfg.text_config.eos_token_id
+    padded = torch.stack([torch.nn.functional.pad(c, (0, width - len(c)), value=int(pad)) for c in completions])
+    mask = (torch.arange(width, device=padded.device) < torch.tensor([len(c) for c in completions],
+                                                                     device=padded.device)[:, None]).float()
+    sequences = torch.cat([inputs["input_ids"].repeat(group_size, 1), padded], dim=1)
+    texts = processor.batch_decode(completions, skip_special_tokens=True)
+    return Group(texts, sequences, n, dict(inputs), mask)

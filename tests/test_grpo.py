@@ -66,3 +66,22 @@ def test_completion_logprobs_match_generate_scores(tiny):
     assert lp.shape == (3, 5)
     assert torch.allclose(lp, ref, atol=1e-4)
     assert np.all(np.isfinite(lp.numpy())) and math.isfinite(lp.sum().item())
+
+
+def test_sample_group_is_repeatable_and_scores(tiny):
+    from conftest import ASSETS
+
+    from cosmos_nb_utils.grpo import sample_group
+
+    model, processor = tiny
+    a = sample_group(model, processor, "Forward or backward?", ASSETS / "ball_bounce.mp4", group_size=3,
+                     max_new_tokens=6, seed=5)
+    b = sample_group(model, processor, "Forward or backward?", ASSETS / "ball_bounce.mp4", group_size=3,
+                     max_new_tokens=6, seed=5)
+    assert a.texts == b.texts and len(a.texts) == 3
+    assert a.sequences.shape == (3, a.prompt_len + a.mask.shape[1])
+    assert torch.all(a.mask.sum(dim=1) >= 1)
+    assert not torch.isin(a.sequences[:, a.prompt_len:], torch.tensor(model.config.video_token_id)).any()
+    with torch.no_grad():
+        lp = completion_logprobs(model, a.sequences, a.prompt_len, **a.prompt_inputs)
+    assert lp.shape == a.mask.shape and torch.isfinite(lp[a.mask > 0]).all()
