@@ -14,8 +14,9 @@ QWEN_BASE = "Qwen/Qwen2.5-VL-7B-Instruct"
 TINY = "tiny"
 ALIASES = {"cosmos": COSMOS, "qwen": QWEN_BASE, "base": QWEN_BASE}
 QUANTIZATIONS = ("auto", "nf4", "int8", "bf16", "fp16", "fp32", "none")
-# Activations, KV cache and CUDA context for one ~8k-token video question, measured
-# on an H100 with the official budget (benchmarks/RESULTS.md); used to warn early.
+# GPU memory a question needs beyond the weights, CUDA context included: 1.4-1.7 GiB for
+# the course's clips (1.7k-3.5k visual tokens), 2.9 GiB for a 7.6k-token clip, measured on
+# an H100 (benchmarks/RESULTS.md). Used only to refuse hopeless cards early.
 RUNTIME_HEADROOM_GIB = 1.5
 
 

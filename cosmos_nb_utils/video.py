@@ -23,8 +23,9 @@ from PIL import Image, ImageDraw, ImageFont
 # The official Cosmos-Reason1 defaults: 4 frames per second, ~8k visual tokens.
 DEFAULT_FPS = 4.0
 DEFAULT_TOTAL_PIXELS = 8192 * 28 * 28
-# Refuse inputs above this many visual tokens (1.5x the official budget): past it
-# a 12 GB card runs out of memory long before the answer starts.
+# Refuse inputs above this many visual tokens (1.5x the official budget). For scale: a
+# 7.6k-token clip already needs 8.4 GiB in all with the default 4-bit loading
+# (benchmarks/RESULTS.md); raise it only on a larger GPU.
 MAX_VISUAL_TOKENS = 12_288
 
 # Qwen2.5-VL's vision rules (same for the 7B and the tiny model).

@@ -34,17 +34,13 @@ def test_second_per_grid_ts_and_temporal_positions(tiny, make_clip, source_fps, 
 
 
 def test_article_way_mistimes_the_video(tiny, make_clip):
-    """Without the sampling metadata, transformers 5 assumes the source rate (the pitfall the notebooks teach)."""
-    from qwen_vl_utils import process_vision_info
+    """Without the sampling metadata, transformers 5 assumes 24 fps (the pitfall the notebooks teach)."""
+    from cosmos_nb_utils.generation import compare_timing
 
     _, processor = tiny
-    messages = build_messages("What happens?", make_clip(fps=25, seconds=10), fps=4)
-    prompt = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    images, videos, _ = process_vision_info(messages, return_video_kwargs=True)
-    wrong = processor(text=[prompt], images=images, videos=videos, return_tensors="pt")
-    assert wrong["second_per_grid_ts"].item() == pytest.approx(2 / 24, rel=0.01)  # not 0.5
-    right = prepare_inputs(processor, messages)
-    assert right["second_per_grid_ts"].item() == pytest.approx(0.5)
+    timing = compare_timing(processor, build_messages("What happens?", make_clip(fps=25, seconds=10), fps=4))
+    assert timing["article (frames only)"] == pytest.approx(2 / 24, rel=0.01)  # not 0.5
+    assert timing["with sampling metadata"] == pytest.approx(0.5)
 
 
 @pytest.mark.parametrize(("fps", "budget"), [(1, 8192), (2, 2048), (4, 8192), (4, 1024), (8, 16384)])
