@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_inference import MODES, build_random_checkpoint, used_gib  # noqa: E402
+from bench_inference import MODES, build_random_checkpoint, in_use_at_peak_gib  # noqa: E402
 
 from cosmos_nb_utils.grpo import completion_logprobs, sample_group  # noqa: E402
 from cosmos_nb_utils.loading import load_model  # noqa: E402
@@ -37,13 +37,14 @@ def main() -> None:
                              max_new_tokens=256)
         sampled = time.perf_counter() - start
     print(f"sampling 8 x {group.mask.shape[1]} tokens: {sampled:.1f} s, peak allocated {peak.allocated:.2f} GiB, "
-          f"reserved {peak.reserved:.2f} GiB, in use {used_gib():.2f} GiB", flush=True)
+          f"reserved {peak.reserved:.2f} GiB, in use {in_use_at_peak_gib(peak.reserved):.2f} GiB", flush=True)
     with track_gpu_peak() as peak, torch.no_grad():
         start = time.perf_counter()
         logp = completion_logprobs(model, group.sequences, group.prompt_len, **group.prompt_inputs)
         scored = time.perf_counter() - start
     print(f"scoring: {scored:.1f} s, peak allocated {peak.allocated:.2f} GiB, reserved {peak.reserved:.2f} GiB, "
-          f"in use {used_gib():.2f} GiB; finite: {bool(torch.isfinite(logp[group.mask > 0]).all())}")
+          f"in use {in_use_at_peak_gib(peak.reserved):.2f} GiB; "
+          f"finite: {bool(torch.isfinite(logp[group.mask > 0]).all())}")
 
 
 if __name__ == "__main__":

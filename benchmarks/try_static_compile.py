@@ -39,11 +39,12 @@ def main() -> None:
     for name, extra in {"dynamic cache": {}, "static cache + compile": {"cache_implementation": "static"}}.items():
         torch.cuda.synchronize()
         start = time.perf_counter()
-        text0, _, _, _ = generate(model, processor, inputs, stream=False, **greedy, **extra)
+        text0, _, _, _ = generate(model, processor, inputs, stream=False, decoder="generate", **greedy, **extra)
         first = time.perf_counter() - start
         rates, texts = [], [text0]
         for _ in range(3):
-            text, new, ttft, total = generate(model, processor, inputs, stream=False, **greedy, **extra)
+            text, new, ttft, total = generate(model, processor, inputs, stream=False, decoder="generate",
+                                              **greedy, **extra)
             rates.append((new - 1) / (total - ttft))
             texts.append(text)
         results[name] = (first, statistics.median(rates), texts[-1])

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import torch
 from transformers import BatchFeature, TextStreamer, set_seed
 
+from .decoding import graph_capturable, static_generate
 from .memory import track_gpu_peak
 from .parsing import parse_reasoning
 from .prompts import build_messages
@@ -19,9 +20,12 @@ OFFICIAL_SAMPLING = {
     "do_sample": True,
     "temperature": 0.6,
     "top_p": 0.95,
+    "top_k": 0,  # off, as in the official vLLM settings (a checkpoint's own top_k would otherwise apply)
     "repetition_penalty": 1.05,
     "max_new_tokens": 4096,
 }
+# How answers are decoded: see ``generate``.
+DECODERS = ("graph", "generate")
 # The tiny random model only produces noise: no need to wait for 4096 tokens of it.
 TINY_MAX_NEW_TOKENS = 48
 
@@ -110,20 +114,33 @@ def sampling_settings(model, **overrides) -> dict:
         settings["max_new_tokens"] = TINY_MAX_NEW_TOKENS
     settings.update({k: v for k, v in overrides.items() if v is not None})
     if not settings.get("do_sample", True) or settings.get("temperature") == 0:
-        settings.update(do_sample=False, temperature=None, top_p=None)
+        settings.update(do_sample=False, temperature=None, top_p=None, top_k=None)
     return settings
 
 
 def generate(model, processor, inputs: BatchFeature, *, stream: bool = True, seed: int | None = None,
-             **sampling) -> tuple[str, int, float, float]:
-    """Run ``model.generate``, printing text as it comes; return (text, new tokens, ttft s, total s)."""
+             decoder: str = "graph", **sampling) -> tuple[str, int, float, float]:
+    """Generate an answer, printing text as it comes; return (text, new tokens, ttft s, total s).
+
+    ``decoder="graph"`` (default) uses :func:`~cosmos_nb_utils.decoding.static_generate`:
+    a static KV cache and a CUDA graph per token on a GPU, same tokens as
+    ``generate`` for the same settings and seed. ``decoder="generate"`` calls
+    transformers' ``model.generate`` (the article's path).
+    """
+    if decoder not in DECODERS:
+        raise ValueError(f"decoder must be one of {DECODERS}, not {decoder!r}.")
+    if decoder == "graph" and model.device.type == "cuda" and not graph_capturable(model):
+        decoder = "generate"  # int8 layers cannot be recorded: without a graph, generate is as fast
     if seed is not None:
         set_seed(seed)
     inputs = inputs.to(model.device)
     streamer = _Streamer(processor.tokenizer, echo=stream)
     start = time.perf_counter()
     try:
-        ids = model.generate(**inputs, streamer=streamer, **sampling)
+        if decoder == "graph":
+            ids = static_generate(model, inputs, streamer=streamer, **sampling)
+        else:
+            ids = model.generate(**inputs, streamer=streamer, **sampling)
     except Exception as exc:
         _raise_friendly(exc)
     total = time.perf_counter() - start
@@ -156,6 +173,7 @@ def ask(
     system: str | None = None,
     stream: bool = True,
     seed: int | None = None,
+    decoder: str = "graph",
     **sampling,
 ) -> Answer:
     """Ask ``question`` about ``video`` and return the parsed, measured :class:`Answer`.
@@ -164,6 +182,7 @@ def ask(
     (clear errors for bad files and over-budget requests). Sampling follows the
     official settings (temperature 0.6, top_p 0.95, repetition_penalty 1.05,
     max_new_tokens 4096); pass any of them to override, ``seed`` to repeat a run.
+    ``decoder`` picks the decoding loop (see :func:`generate`).
     """
     plan = plan_sampling(video, fps, total_pixels, max_visual_tokens)
     messages = build_messages(question, plan.info.path, fps=fps, total_pixels=total_pixels,
@@ -171,7 +190,8 @@ def ask(
     inputs = prepare_inputs(processor, messages)
     settings = sampling_settings(model, **sampling)
     with track_gpu_peak() as peak:
-        text, new_tokens, ttft, total = generate(model, processor, inputs, stream=stream, seed=seed, **settings)
+        text, new_tokens, ttft, total = generate(model, processor, inputs, stream=stream, seed=seed,
+                                                 decoder=decoder, **settings)
     think, answer = parse_reasoning(text)
     video_id = model.config.video_token_id
     return Answer(

@@ -137,10 +137,12 @@ def sample_group(model, processor, question: str, video, *, group_size: int = 8,
 
     Answers are sampled one after the other (seeds ``seed``, ``seed + 1``, ...), so the
     GPU never holds more than one answer's activations: a whole group in one batch
-    would multiply the video's memory by ``group_size``.
+    would multiply the video's memory by ``group_size``. Each answer is decoded with
+    the course's CUDA-graph decoder (:mod:`cosmos_nb_utils.decoding`).
     """
     from transformers import set_seed
 
+    from .decoding import static_generate
     from .generation import prepare_inputs, sampling_settings
     from .prompts import build_messages
     from .video import plan_sampling
@@ -159,7 +161,7 @@ def sample_group(model, processor, question: str, video, *, group_size: int = 8,
         for i in range(group_size):
             if seed is not None:
                 set_seed(seed + i)
-            completions.append(model.generate(**inputs, **settings)[0, n:])
+            completions.append(static_generate(model, inputs, **settings)[0, n:])
     width = max(len(c) for c in completions)
     pad = model.generation_config.pad_token_id
     pad = pad if pad is not None else cfg.text_config.eos_token_id

@@ -33,20 +33,21 @@ def test_sampling_defaults_are_official_and_overridable(tiny):
     assert (s["temperature"], s["top_p"], s["repetition_penalty"]) == (0.6, 0.95, 1.05)
     assert s["max_new_tokens"] < 4096  # shortened for the tiny model only
     assert sampling_settings(model, max_new_tokens=7)["max_new_tokens"] == 7
+    assert s["top_k"] == 0  # off, as in the official settings: a checkpoint's own top_k must not apply
     greedy = sampling_settings(model, temperature=0)
     assert greedy["do_sample"] is False and greedy["temperature"] is None
 
 
 def test_bad_video_fails_before_the_model_runs(tiny, tmp_path, monkeypatch):
     model, processor = tiny
-    monkeypatch.setattr(model, "generate", lambda **kw: pytest.fail("generate must not run"))
+    monkeypatch.setattr(model, "forward", lambda *a, **kw: pytest.fail("the model must not run"))
     with pytest.raises(VideoError, match="No such video"):
         ask(model, processor, "Q?", tmp_path / "missing.mp4")
 
 
 def test_over_budget_is_refused_before_the_model_runs(tiny, make_clip, monkeypatch):
     model, processor = tiny
-    monkeypatch.setattr(model, "generate", lambda **kw: pytest.fail("generate must not run"))
+    monkeypatch.setattr(model, "forward", lambda *a, **kw: pytest.fail("the model must not run"))
     with pytest.raises(BudgetError, match="fps"):
         ask(model, processor, "Q?", make_clip(fps=25, seconds=20, size=(480, 640)), fps=8, max_visual_tokens=2000)
 
@@ -54,10 +55,10 @@ def test_over_budget_is_refused_before_the_model_runs(tiny, make_clip, monkeypat
 def test_out_of_memory_is_explained(tiny, make_clip, monkeypatch):
     model, processor = tiny
 
-    def boom(**kwargs):
+    def boom(*args, **kwargs):
         raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
-    monkeypatch.setattr(model, "generate", boom)
+    monkeypatch.setattr(model, "forward", boom)
     with pytest.raises(GPUMemoryError, match="lower fps"):
         ask(model, processor, "Q?", make_clip(fps=25, seconds=4), stream=False)
     monkeypatch.undo()

@@ -1,0 +1,158 @@
+"""The graph decoder's loop, run on the CPU without the graph: it must pick exactly the tokens ``generate`` picks.
+
+The CUDA graph itself only replays the kernels of this loop (checked on a GPU by
+benchmarks/check_graph_decoder.py); everything else is tested here.
+"""
+
+import pytest
+import torch
+from transformers import TextStreamer, set_seed
+
+from cosmos_nb_utils.decoding import DecodeStep, graph_capturable, logits_processors, static_generate
+from cosmos_nb_utils.generation import ask, prepare_inputs
+from cosmos_nb_utils.prompts import build_messages
+
+
+@pytest.fixture(scope="module")
+def video_inputs(tiny, make_clip):
+    _, processor = tiny
+    return prepare_inputs(processor, build_messages("Is it safe to turn right?", make_clip(fps=25, seconds=4)))
+
+
+def _text_inputs(processor, text="Describe a ball bouncing."):
+    messages = [{"role": "user", "content": [{"type": "text", "text": text}]}]
+    prompt = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    return processor(text=[prompt], return_tensors="pt")
+
+
+GREEDY = {"do_sample": False, "repetition_penalty": 1.05}
+
+
+@pytest.mark.parametrize("n", [1, 2, 40])
+def test_greedy_tokens_equal_generate_with_video(tiny, video_inputs, n):
+    model, _ = tiny
+    settings = {**GREEDY, "min_new_tokens": n, "max_new_tokens": n}
+    expected = model.generate(**video_inputs, **settings)
+    got = static_generate(model, video_inputs, **settings)
+    assert got.shape == expected.shape == (1, video_inputs["input_ids"].shape[1] + n)
+    assert torch.equal(got, expected)
+
+
+def test_video_positions_are_used(tiny, video_inputs):
+    """The decode positions continue the video's mRoPE positions (rope_deltas), not the token count."""
+    model, _ = tiny
+    static_generate(model, video_inputs, max_new_tokens=2, **GREEDY)
+    assert int(model.model.rope_deltas) != 0  # the video's 3D positions are shorter than its token count
+
+
+def test_greedy_tokens_equal_generate_text_only(tiny, video_inputs):
+    model, processor = tiny
+    static_generate(model, video_inputs, max_new_tokens=2, **GREEDY)  # leaves the video's rope_deltas behind
+    inputs = _text_inputs(processor)
+    settings = {**GREEDY, "min_new_tokens": 30, "max_new_tokens": 30}
+    assert torch.equal(static_generate(model, inputs, **settings), model.generate(**inputs, **settings))
+
+
+def test_stops_at_an_end_token_like_generate(tiny, video_inputs):
+    model, _ = tiny
+    eos = int(model.generation_config.eos_token_id[0])
+    # make the first greedy token an end token: both must stop right there and keep it
+    settings = {**GREEDY, "max_new_tokens": 20, "suppress_tokens": None}
+    first = int(static_generate(model, video_inputs, max_new_tokens=1, **GREEDY)[0, -1])
+    out = static_generate(model, video_inputs, eos_token_ids=[first], **settings)
+    assert out.shape[1] == video_inputs["input_ids"].shape[1] + 1 and int(out[0, -1]) == first
+    # min_new_tokens forbids the end tokens until then, as in generate
+    settings = {**GREEDY, "max_new_tokens": 12, "min_new_tokens": 12}
+    out = static_generate(model, video_inputs, eos_token_ids=[eos], **settings)
+    assert eos not in out[0, video_inputs["input_ids"].shape[1]:].tolist()
+
+
+def test_suppressed_tokens_never_appear(tiny, video_inputs):
+    model, _ = tiny
+    n = video_inputs["input_ids"].shape[1]
+    free = static_generate(model, video_inputs, min_new_tokens=20, max_new_tokens=20, **GREEDY)[0, n:]
+    banned = sorted(set(free.tolist()))[:3]
+    out = static_generate(model, video_inputs, min_new_tokens=20, max_new_tokens=20, suppress_tokens=banned,
+                          **GREEDY)[0, n:]
+    assert not set(out.tolist()) & set(banned)
+
+
+def test_sampling_is_seeded_and_follows_top_k(tiny, video_inputs):
+    model, _ = tiny
+    n = video_inputs["input_ids"].shape[1]
+    sample = {"do_sample": True, "temperature": 0.6, "top_p": 0.95, "repetition_penalty": 1.05,
+              "min_new_tokens": 15, "max_new_tokens": 15}
+    set_seed(5)
+    a = static_generate(model, video_inputs, **sample)
+    set_seed(5)
+    b = static_generate(model, video_inputs, **sample)
+    assert torch.equal(a, b)
+    # top_k=1 leaves one candidate: sampling must then agree with greedy decoding
+    greedy = static_generate(model, video_inputs, **{**sample, "do_sample": False})
+    assert torch.equal(static_generate(model, video_inputs, **{**sample, "top_k": 1})[0, n:], greedy[0, n:])
+
+
+def test_streamer_receives_the_answer(tiny, video_inputs):
+    model, processor = tiny
+    pieces = []
+
+    class Keep(TextStreamer):
+        def on_finalized_text(self, text, stream_end=False):
+            pieces.append(text)
+
+    ids = static_generate(model, video_inputs, streamer=Keep(processor.tokenizer, skip_prompt=True),
+                          min_new_tokens=10, max_new_tokens=10, **GREEDY)
+    n = video_inputs["input_ids"].shape[1]
+    assert "".join(pieces) == processor.tokenizer.decode(ids[0, n:])
+
+
+def test_unsupported_settings_say_what_to_do(tiny, video_inputs):
+    model, _ = tiny
+    with pytest.raises(ValueError, match="decoder='generate'"):
+        static_generate(model, video_inputs, max_new_tokens=2, num_beams=3)
+    with pytest.raises(ValueError, match="one prompt at a time"):
+        batch = {k: torch.cat([v, v]) if k == "input_ids" else v for k, v in video_inputs.items()}
+        static_generate(model, batch, max_new_tokens=2)
+
+
+def test_processors_follow_generate_settings():
+    names = [type(p).__name__ for p in logits_processors(10, [2], do_sample=True, temperature=0.6, top_k=0,
+                                                             top_p=0.95, repetition_penalty=1.05,
+                                                             min_new_tokens=4)]
+    assert names == ["RepetitionPenaltyLogitsProcessor", "MinNewTokensLengthLogitsProcessor",
+                     "TemperatureLogitsWarper", "TopPLogitsWarper"]
+    greedy = [type(p).__name__ for p in logits_processors(10, [2], do_sample=False, temperature=0.6, top_p=0.9)]
+    assert greedy == []
+
+
+def test_rewind_restores_the_state_after_the_prompt(tiny, video_inputs):
+    """Graph capture warms up with real steps and then rewinds: the next step must see the prompt only."""
+    from cosmos_nb_utils.decoding import prefill_into_static_cache
+
+    model, _ = tiny
+    n = video_inputs["input_ids"].shape[1]
+    with torch.inference_mode():
+        _, cache = prefill_into_static_cache(model, video_inputs, n + 8)
+        step = DecodeStep(model, cache, n, model.model.rope_deltas, n + 8)
+        step.token.fill_(5)
+        first = step().clone()
+        step()
+        step()
+        step.rewind()
+        assert int(cache.layers[0].cumulative_length) == n and int(step.mask.sum()) == n
+        assert torch.equal(step(), first)
+
+
+def test_no_graph_without_a_gpu(tiny):
+    model, _ = tiny
+    assert not graph_capturable(model)
+
+
+def test_ask_decoders_agree(tiny, make_clip):
+    model, processor = tiny
+    clip = make_clip(fps=25, seconds=4)
+    answers = [ask(model, processor, "What happens?", clip, stream=False, temperature=0, decoder=d,
+                   min_new_tokens=16, max_new_tokens=16) for d in ("graph", "generate")]
+    assert answers[0].text == answers[1].text and answers[0].new_tokens == answers[1].new_tokens == 16
+    with pytest.raises(ValueError, match="decoder must be one of"):
+        ask(model, processor, "What happens?", clip, decoder="fast")
