@@ -1,12 +1,13 @@
 """GPU benchmark of the course's inference path on a random-weight Cosmos-Reason1-7B.
 
-    python benchmarks/bench_inference.py [--modes bf16 int8 nf4-article nf4 nf4-fp16] [--out results.json]
+    python benchmarks/bench_inference.py [--modes article nf4 nf4-vision16 nf4-fp16 int8 bf16] [--out results.json]
 
 Weights cannot be downloaded here, and memory and speed depend on shapes and token
 counts, not on weight values: the script builds the exact 7B architecture with
 random weights (once, into --ckpt), then loads it through ``load_model`` in each
 mode and asks each scenario's default question through ``ask`` (the notebooks'
-own path), forcing a fixed number of new tokens. It reports weights memory, peak
+own path, with its default graph decoder; the ``article`` mode calls plain ``generate``),
+forcing a fixed number of new tokens. It reports weights memory, peak
 allocated / reserved GPU memory, GPU memory in use as nvidia-smi shows it (CUDA
 context included), time to first token and decode speed, median of --repeats.
 Needs a CUDA GPU; not part of the CPU test suite.
@@ -42,7 +43,7 @@ MODES = {
     # the article's recipe as the article runs it: nf4 + double quant, bf16 compute, plain `generate`
     # (its BitsAndBytesConfig skips no module, so under transformers 5 the vision encoder is 4-bit too)
     "article": ("nf4", False, torch.bfloat16),
-    "nf4": ("nf4", False, None),  # the course default, through `ask`
+    "nf4": ("nf4", False, None),  # the course default, through `ask` (graph decoder)
     "nf4-vision16": ("nf4", True, None),  # the option for 12 GB cards: vision encoder in 16 bit
     "nf4-fp16": ("nf4", False, torch.float16),  # the T4 path (no bf16), forced on a bf16 GPU
     "int8": ("int8", False, None),

@@ -64,7 +64,7 @@ def reason1_7b_config() -> Qwen2_5_VLConfig:
 
 
 def tiny_config(vocab_size: int, special_ids: dict[str, int]) -> Qwen2_5_VLConfig:
-    """A 2-layer, hidden-64 Qwen2.5-VL with the 7B's patch, merge and timing rules.
+    """A 2-layer, hidden-64 (text and vision) Qwen2.5-VL with the 7B's patch, merge and timing rules.
 
     Patch size, spatial merge, temporal patch and tokens_per_second match the 7B,
     so the processor produces exactly the same number of visual tokens and the same
@@ -91,8 +91,8 @@ def tiny_config(vocab_size: int, special_ids: dict[str, int]) -> Qwen2_5_VLConfi
         },
         vision_config={
             "depth": 2,
-            "hidden_size": 32,
-            "intermediate_size": 64,
+            "hidden_size": 64,
+            "intermediate_size": 128,
             "num_heads": 2,
             "patch_size": 14,
             "spatial_merge_size": 2,

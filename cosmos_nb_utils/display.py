@@ -102,7 +102,7 @@ def plot_token_budget(video: str | os.PathLike, fps_values: Sequence[float] = (0
 
 
 def show_table(rows: list[dict], caption: str | None = None) -> None:
-    """A small HTML table from a list of dicts (same keys)."""
+    """A small HTML table from a list of dicts (same keys); ``None`` shows as "n/a" (e.g. GPU memory on a CPU)."""
     if not rows:
         display(Markdown("*(empty)*"))
         return
@@ -110,6 +110,8 @@ def show_table(rows: list[dict], caption: str | None = None) -> None:
     head = "".join(f"<th>{html.escape(str(k))}</th>" for k in keys)
 
     def cell(v):
+        if v is None:
+            return "n/a"
         return f"{v:.3f}" if isinstance(v, float) else html.escape(str(v))
 
     body = "".join("<tr>" + "".join(f"<td>{cell(r.get(k, ''))}</td>" for k in keys) + "</tr>" for r in rows)

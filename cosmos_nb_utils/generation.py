@@ -85,7 +85,7 @@ def prepare_inputs(processor, messages: list[dict]) -> BatchFeature:
 class _Streamer(TextStreamer):
     """Prints text as it is generated (when ``echo``), keeps it, and notes when the first new token came.
 
-    It runs inside ``generate`` in the calling thread. (The usual notebook recipe, a
+    Either decoder calls it in the calling thread. (The usual notebook recipe, a
     TextIteratorStreamer read while ``generate`` runs in a worker thread, halved
     decode speed on an H100 in benchmarks/decode_order.py: 15 instead of 35 tok/s.)
     """
