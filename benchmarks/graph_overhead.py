@@ -6,8 +6,8 @@ Loads the course default (nf4) random 7B, answers once with ``generate`` and not
 the memory in use outside PyTorch's allocator (CUDA context, loaded kernels), then
 answers twice with the graph decoder under the chosen attention backend and notes
 it again. Run each backend in its own process: kernels, once loaded, stay loaded.
-Measured on an H100 (2026-11-26): +0.072 GiB with the default backends, and +0.074 GiB
-with math or no-cudnn; ``efficient`` alone has no kernel for this case.
+Measured on H100s (2026-11-26): +0.072 to +0.074 GiB with the default, math and no-cudnn
+backends alike; ``efficient`` alone has no kernel for this case.
 """
 
 from __future__ import annotations
