@@ -19,6 +19,7 @@ import argparse
 import importlib.metadata as md
 import json
 import platform
+import re
 import statistics
 import sys
 import time
@@ -178,21 +179,33 @@ def markdown_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES))
+def parse_common(parser: argparse.ArgumentParser, default_out: str) -> argparse.Namespace:
+    """Add the options every GPU script here shares, parse, and insist on a GPU."""
     parser.add_argument("--ckpt", type=Path, default=Path("/tmp/reason1-7b-random"))
     parser.add_argument("--new-tokens", type=int, default=256)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--scenarios", nargs="*", help="subset of scenario names (default: all)")
-    parser.add_argument("--out", type=Path, default=Path("benchmark-results.json"))
+    parser.add_argument("--scenarios", nargs="*", help="words starting scenario names, e.g. road 05 HD (default: all)")
+    parser.add_argument("--out", type=Path, default=Path(default_out))
     args = parser.parse_args()
     if not torch.cuda.is_available():
-        sys.exit("This benchmark needs a CUDA GPU.")
+        sys.exit(f"{parser.prog} needs a CUDA GPU.")
+    return args
+
+
+def checkpoint_and_inputs(args: argparse.Namespace) -> tuple[Path, dict[str, tuple[Path, str]]]:
+    """The random 7B (built once) and the scenarios selected by ``--scenarios``."""
     ckpt = build_random_checkpoint(args.ckpt)
     inputs = scenario_inputs()
     if args.scenarios:
-        inputs = {k: v for k, v in inputs.items() if any(s in k for s in args.scenarios)}
+        inputs = {k: v for k, v in inputs.items() if any(re.search(rf"\b{re.escape(s)}", k) for s in args.scenarios)}
+    return ckpt, inputs
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES))
+    args = parse_common(parser, "benchmark-results.json")
+    ckpt, inputs = checkpoint_and_inputs(args)
     rows = []
     for mode in args.modes:
         rows += bench_mode(mode, ckpt, inputs, args.new_tokens, args.repeats)

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_inference import build_random_checkpoint, in_use_at_peak_gib, scenario_inputs  # noqa: E402
+from bench_inference import checkpoint_and_inputs, in_use_at_peak_gib, parse_common  # noqa: E402
 
 from cosmos_nb_utils.decoding import static_generate  # noqa: E402
 from cosmos_nb_utils.generation import ask, prepare_inputs  # noqa: E402
@@ -64,18 +64,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dtypes", nargs="+", default=list(DTYPES), choices=list(DTYPES),
                         help="compute dtypes: bf16 (default on 8.0+), fp16 (T4 path), fp32 (exactness check)")
-    parser.add_argument("--new-tokens", type=int, default=256)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--scenarios", nargs="*")
-    parser.add_argument("--ckpt", type=Path, default=Path("/tmp/reason1-7b-random"))
-    parser.add_argument("--out", type=Path, default=Path("graph-decoder.json"))
-    args = parser.parse_args()
-    if not torch.cuda.is_available():
-        sys.exit("This check needs a CUDA GPU.")
-    ckpt = build_random_checkpoint(args.ckpt)
-    inputs = scenario_inputs()
-    if args.scenarios:
-        inputs = {k: v for k, v in inputs.items() if any(s in k for s in args.scenarios)}
+    args = parse_common(parser, "graph-decoder.json")
+    ckpt, inputs = checkpoint_and_inputs(args)
     rows = []
     for dtype_name in args.dtypes:
         model, processor = load_model(str(ckpt), "nf4", compute_dtype=DTYPES[dtype_name])

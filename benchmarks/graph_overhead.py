@@ -47,6 +47,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", default="default", choices=list(BACKENDS))
     args = parser.parse_args()
+    if not torch.cuda.is_available():
+        sys.exit("graph_overhead.py needs a CUDA GPU.")
     model, processor = load_model(str(build_random_checkpoint(Path("/tmp/reason1-7b-random"))), "nf4")
     question = ("Is it safe to turn right?", ROOT / "assets" / "road_turn.mp4")
     greedy = {"stream": False, "temperature": 0}

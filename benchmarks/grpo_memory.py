@@ -27,6 +27,8 @@ from cosmos_nb_utils.prompts import format_mcq  # noqa: E402
 
 
 def main() -> None:
+    if not torch.cuda.is_available():
+        sys.exit("grpo_memory.py needs a CUDA GPU.")
     ckpt = build_random_checkpoint(Path("/tmp/reason1-7b-random"))
     quant, keep_vision, dtype = MODES["nf4"]
     model, processor = load_model(str(ckpt), quant, keep_vision_unquantized=keep_vision, compute_dtype=dtype)

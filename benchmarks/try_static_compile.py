@@ -31,6 +31,8 @@ N = 256
 
 
 def main() -> None:
+    if not torch.cuda.is_available():
+        sys.exit("try_static_compile.py needs a CUDA GPU.")
     ckpt = build_random_checkpoint(Path("/tmp/reason1-7b-random"))
     quant, keep_vision, dtype = MODES["nf4"]
     model, processor = load_model(str(ckpt), quant, keep_vision_unquantized=keep_vision, compute_dtype=dtype)

@@ -173,11 +173,14 @@ def static_generate(model, inputs, *, max_new_tokens: int, streamer=None, eos_to
     """``generate`` for one prompt through a static cache and (on CUDA) a CUDA graph; returns prompt + new ids.
 
     ``sampling`` takes ``do_sample``, ``temperature``, ``top_k``, ``top_p``,
-    ``repetition_penalty`` and ``min_new_tokens``, with ``generate``'s meaning.
+    ``repetition_penalty``, ``min_new_tokens`` and ``suppress_tokens``, with
+    ``generate``'s meaning; generation stops after an end token or ``max_new_tokens``.
     """
     input_ids = inputs["input_ids"]
     if input_ids.shape[0] != 1:
         raise ValueError("static_generate answers one prompt at a time (batch size 1).")
+    if max_new_tokens < 1:
+        raise ValueError(f"max_new_tokens must be at least 1, not {max_new_tokens}.")
     if eos_token_ids is None:
         eos = model.generation_config.eos_token_id
         eos_token_ids = [eos] if isinstance(eos, int) else list(eos or [])
@@ -203,7 +206,7 @@ def static_generate(model, inputs, *, max_new_tokens: int, streamer=None, eos_to
     run: Callable[[], torch.Tensor] = step
     if use_cuda_graph is None:
         use_cuda_graph = graph_capturable(model)
-    eos = torch.tensor(eos_token_ids, device=device)
+    eos = set(eos_token_ids)
     n = 0
     try:
         while True:
@@ -214,9 +217,10 @@ def static_generate(model, inputs, *, max_new_tokens: int, streamer=None, eos_to
                 token = scores.argmax(-1, keepdim=True)
             ids[:, prompt_len + n] = token[:, 0]
             n += 1
+            chosen = int(token)  # the one wait for the GPU per token
             if streamer is not None:
-                streamer.put(token[0].cpu())
-            if n == max_new_tokens or bool(torch.isin(token, eos)):
+                streamer.put(torch.tensor([chosen]))
+            if n == max_new_tokens or chosen in eos:
                 break
             step.token.copy_(token)
             if n == 1 and use_cuda_graph:

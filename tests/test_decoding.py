@@ -110,6 +110,8 @@ def test_unsupported_settings_say_what_to_do(tiny, video_inputs):
     model, _ = tiny
     with pytest.raises(ValueError, match="decoder='generate'"):
         static_generate(model, video_inputs, max_new_tokens=2, num_beams=3)
+    with pytest.raises(ValueError, match="at least 1"):
+        static_generate(model, video_inputs, max_new_tokens=0)
     with pytest.raises(ValueError, match="one prompt at a time"):
         batch = {k: torch.cat([v, v]) if k == "input_ids" else v for k, v in video_inputs.items()}
         static_generate(model, batch, max_new_tokens=2)
