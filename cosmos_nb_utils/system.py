@@ -62,7 +62,7 @@ def course_plan() -> dict[str, object]:
     device = "cuda" if torch.cuda.is_available() else "cpu"
     quant = resolve_quantization("auto", device)
     if is_tiny(model):
-        need = "about 1 MB (tiny random model: answers are noise)"
+        need = "about 1.5 MB (tiny random model: answers are noise)"
     else:
         key = {"nf4": "nf4 + double quant", "int8": "int8"}.get(quant, "bf16")
         need = f"about {weight_footprints(keep_vision=False)[key]:.1f} GiB of weights + 1.5-3 GiB per question"
