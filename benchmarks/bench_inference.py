@@ -52,6 +52,23 @@ MODES = {
 }
 
 
+DEFAULT_CKPT = Path("/tmp/reason1-7b-random")
+
+
+def require_gpu() -> None:
+    """Stop with a clear message on a machine without a CUDA GPU."""
+    if not torch.cuda.is_available():
+        sys.exit(f"{Path(sys.argv[0]).name} needs a CUDA GPU.")
+
+
+def load_mode(mode: str, ckpt: Path = DEFAULT_CKPT):
+    """The random 7B (built into ``ckpt`` once) loaded as in ``MODES[mode]``; returns (model, processor)."""
+    require_gpu()
+    quant, keep_vision, dtype = MODES[mode]
+    return load_model(str(build_random_checkpoint(ckpt)), quant, keep_vision_unquantized=keep_vision,
+                      compute_dtype=dtype)
+
+
 def build_random_checkpoint(path: Path) -> Path:
     """Save a random-weight model of the exact 7B architecture, with a processor, into ``path``."""
     if (path / "config.json").exists():
@@ -136,10 +153,9 @@ def plain_generate(model, processor, question: str, clip: Path, new_tokens: int)
 
 
 def bench_mode(name: str, ckpt: Path, inputs: dict, new_tokens: int, repeats: int) -> list[dict]:
-    quant, keep_vision, dtype = MODES[name]
     torch.cuda.empty_cache()
     start = time.perf_counter()
-    model, processor = load_model(str(ckpt), quant, keep_vision_unquantized=keep_vision, compute_dtype=dtype)
+    model, processor = load_mode(name, ckpt)
     load_s = time.perf_counter() - start
     weights = torch.cuda.memory_allocated() / GIB
     rows = []
@@ -181,14 +197,13 @@ def markdown_table(rows: list[dict]) -> str:
 
 def parse_common(parser: argparse.ArgumentParser, default_out: str) -> argparse.Namespace:
     """Add the options every GPU script here shares, parse, and insist on a GPU."""
-    parser.add_argument("--ckpt", type=Path, default=Path("/tmp/reason1-7b-random"))
+    parser.add_argument("--ckpt", type=Path, default=DEFAULT_CKPT)
     parser.add_argument("--new-tokens", type=int, default=256)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--scenarios", nargs="*", help="words starting scenario names, e.g. road 05 HD (default: all)")
     parser.add_argument("--out", type=Path, default=Path(default_out))
     args = parser.parse_args()
-    if not torch.cuda.is_available():
-        sys.exit(f"{parser.prog} needs a CUDA GPU.")
+    require_gpu()
     return args
 
 

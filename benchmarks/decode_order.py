@@ -1,6 +1,6 @@
 """Decode speed of the same greedy generate, run repeatedly in different ways, interleaved.
 
-    python benchmarks/decode_order.py [--mode nf4-article]
+    python benchmarks/decode_order.py [--mode article]
 
 Rules out order effects when comparing plain ``generate``, ``generate`` in a
 thread, and ``generate`` with the course's streamer.
@@ -20,22 +20,19 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_inference import MODES, build_random_checkpoint  # noqa: E402
+from bench_inference import MODES, load_mode  # noqa: E402
 
 from cosmos_nb_utils.generation import generate, prepare_inputs  # noqa: E402
-from cosmos_nb_utils.loading import load_model  # noqa: E402
 from cosmos_nb_utils.prompts import build_messages  # noqa: E402
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--mode", default="nf4-article", choices=list(MODES))
+    parser.add_argument("--mode", default="article", choices=list(MODES))
     parser.add_argument("--new-tokens", type=int, default=96)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    ckpt = build_random_checkpoint(Path("/tmp/reason1-7b-random"))
-    quant, keep_vision, dtype = MODES[args.mode]
-    model, processor = load_model(str(ckpt), quant, keep_vision_unquantized=keep_vision, compute_dtype=dtype)
+    model, processor = load_mode(args.mode)
     inputs = prepare_inputs(processor, build_messages("Q?", ROOT / "assets" / "road_turn.mp4")).to(model.device)
     n = args.new_tokens
     greedy = {"do_sample": False, "min_new_tokens": n, "max_new_tokens": n}

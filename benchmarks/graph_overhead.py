@@ -24,10 +24,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_inference import build_random_checkpoint  # noqa: E402
+from bench_inference import load_mode  # noqa: E402
 
 from cosmos_nb_utils.generation import ask  # noqa: E402
-from cosmos_nb_utils.loading import load_model  # noqa: E402
 from cosmos_nb_utils.memory import GIB  # noqa: E402
 
 BACKENDS = {
@@ -47,9 +46,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", default="default", choices=list(BACKENDS))
     args = parser.parse_args()
-    if not torch.cuda.is_available():
-        sys.exit("graph_overhead.py needs a CUDA GPU.")
-    model, processor = load_model(str(build_random_checkpoint(Path("/tmp/reason1-7b-random"))), "nf4")
+    model, processor = load_mode("nf4")
     question = ("Is it safe to turn right?", ROOT / "assets" / "road_turn.mp4")
     greedy = {"stream": False, "temperature": 0}
     ref = ask(model, processor, *question, decoder="generate", min_new_tokens=64, max_new_tokens=64, **greedy)

@@ -18,20 +18,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_inference import MODES, build_random_checkpoint, in_use_at_peak_gib  # noqa: E402
+from bench_inference import in_use_at_peak_gib, load_mode  # noqa: E402
 
 from cosmos_nb_utils.grpo import completion_logprobs, sample_group  # noqa: E402
-from cosmos_nb_utils.loading import load_model  # noqa: E402
 from cosmos_nb_utils.memory import track_gpu_peak  # noqa: E402
 from cosmos_nb_utils.prompts import format_mcq  # noqa: E402
 
 
 def main() -> None:
-    if not torch.cuda.is_available():
-        sys.exit("grpo_memory.py needs a CUDA GPU.")
-    ckpt = build_random_checkpoint(Path("/tmp/reason1-7b-random"))
-    quant, keep_vision, dtype = MODES["nf4"]
-    model, processor = load_model(str(ckpt), quant, keep_vision_unquantized=keep_vision, compute_dtype=dtype)
+    model, processor = load_mode("nf4")
     question = format_mcq("Is the video playing forward or backward?", ["forward", "backward"], reasoning=True)
     with track_gpu_peak() as peak:
         start = time.perf_counter()

@@ -21,21 +21,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_inference import MODES, build_random_checkpoint  # noqa: E402
+from bench_inference import load_mode  # noqa: E402
 
 from cosmos_nb_utils.generation import generate, prepare_inputs  # noqa: E402
-from cosmos_nb_utils.loading import load_model  # noqa: E402
 from cosmos_nb_utils.prompts import build_messages  # noqa: E402
 
 N = 256
 
 
 def main() -> None:
-    if not torch.cuda.is_available():
-        sys.exit("try_static_compile.py needs a CUDA GPU.")
-    ckpt = build_random_checkpoint(Path("/tmp/reason1-7b-random"))
-    quant, keep_vision, dtype = MODES["nf4"]
-    model, processor = load_model(str(ckpt), quant, keep_vision_unquantized=keep_vision, compute_dtype=dtype)
+    model, processor = load_mode("nf4")
     inputs = prepare_inputs(processor, build_messages("Is it safe to turn right?", ROOT / "assets" / "road_turn.mp4"))
     greedy = {"do_sample": False, "min_new_tokens": N, "max_new_tokens": N, "return_dict_in_generate": False}
     results = {}

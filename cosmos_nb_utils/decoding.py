@@ -133,6 +133,8 @@ def _capture_or_eager(step: DecodeStep) -> Callable[[], torch.Tensor]:
     """The graph's replay, or, if this GPU or model cannot be captured, the step itself (slower, same tokens)."""
     try:
         return capture(step)
+    except torch.cuda.OutOfMemoryError:
+        raise  # not a capture problem: ask() explains what to lower
     except RuntimeError as exc:
         warnings.warn(f"Could not record the decode step as a CUDA graph ({str(exc).splitlines()[0]}); "
                       "decoding without one, which is slower. ask(..., decoder='generate') uses "

@@ -130,7 +130,7 @@ def generate(model, processor, inputs: BatchFeature, *, stream: bool = True, see
     if decoder not in DECODERS:
         raise ValueError(f"decoder must be one of {DECODERS}, not {decoder!r}.")
     if decoder == "graph" and model.device.type == "cuda" and not graph_capturable(model):
-        decoder = "generate"  # int8 layers cannot be recorded: without a graph, generate is as fast
+        decoder = "generate"  # int8 layers cannot be recorded; without a graph, keep the measured int8 path
     if seed is not None:
         set_seed(seed)
     inputs = inputs.to(model.device)
@@ -227,6 +227,21 @@ def compare_timing(processor, messages: list[dict]) -> dict[str, float]:
     right = prepare_inputs(processor, messages)
     return {"article (frames only)": float(article["second_per_grid_ts"][0]),
             "with sampling metadata": float(right["second_per_grid_ts"][0])}
+
+
+def compare_decoders(model, processor, question: str, video, *, new_tokens: int = 128,
+                     decoders: tuple[str, ...] = DECODERS, **ask_kwargs) -> dict[str, Answer]:
+    """Answer the same greedy question with each decoder and return the measured answers.
+
+    Each decoder answers once unmeasured first (kernels load, the GPU clocks up), then
+    once more with exactly ``new_tokens`` new tokens; the second answers are returned.
+    """
+    fixed = {"stream": False, "temperature": 0, "min_new_tokens": new_tokens, "max_new_tokens": new_tokens}
+    answers = {}
+    for decoder in decoders:
+        ask(model, processor, question, video, decoder=decoder, **fixed, **ask_kwargs)
+        answers[decoder] = ask(model, processor, question, video, decoder=decoder, **fixed, **ask_kwargs)
+    return answers
 
 
 def ask_other_model(model_id: str, question: str, video, *, quantization: str = "auto", **kwargs) -> Answer:

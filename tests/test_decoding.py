@@ -9,7 +9,7 @@ import torch
 from transformers import TextStreamer, set_seed
 
 from cosmos_nb_utils.decoding import DecodeStep, graph_capturable, logits_processors, static_generate
-from cosmos_nb_utils.generation import ask, prepare_inputs
+from cosmos_nb_utils.generation import ask, compare_decoders, prepare_inputs
 from cosmos_nb_utils.prompts import build_messages
 
 
@@ -38,11 +38,12 @@ def test_greedy_tokens_equal_generate_with_video(tiny, video_inputs, n):
     assert torch.equal(got, expected)
 
 
-def test_video_positions_are_used(tiny, video_inputs):
-    """The decode positions continue the video's mRoPE positions (rope_deltas), not the token count."""
+def test_video_shifts_positions(tiny, video_inputs):
+    """With a video the decode positions are not the token count (rope_deltas != 0), so the equality
+    test above fails if the decoder ignores them (checked by breaking it on purpose)."""
     model, _ = tiny
     static_generate(model, video_inputs, max_new_tokens=2, **GREEDY)
-    assert int(model.model.rope_deltas) != 0  # the video's 3D positions are shorter than its token count
+    assert int(model.model.rope_deltas) != 0
 
 
 def test_greedy_tokens_equal_generate_text_only(tiny, video_inputs):
@@ -56,11 +57,12 @@ def test_greedy_tokens_equal_generate_text_only(tiny, video_inputs):
 def test_stops_at_an_end_token_like_generate(tiny, video_inputs):
     model, _ = tiny
     eos = int(model.generation_config.eos_token_id[0])
-    # make the first greedy token an end token: both must stop right there and keep it
-    settings = {**GREEDY, "max_new_tokens": 20, "suppress_tokens": None}
-    first = int(static_generate(model, video_inputs, max_new_tokens=1, **GREEDY)[0, -1])
-    out = static_generate(model, video_inputs, eos_token_ids=[first], **settings)
-    assert out.shape[1] == video_inputs["input_ids"].shape[1] + 1 and int(out[0, -1]) == first
+    # make the third greedy token an end token: both must stop right there and keep it
+    n = video_inputs["input_ids"].shape[1]
+    third = int(static_generate(model, video_inputs, max_new_tokens=3, **GREEDY)[0, n + 2])
+    out = static_generate(model, video_inputs, eos_token_ids=[third], max_new_tokens=20, **GREEDY)
+    assert torch.equal(out, model.generate(**video_inputs, eos_token_id=[third], max_new_tokens=20, **GREEDY))
+    assert int(out[0, -1]) == third and third not in out[0, n:-1].tolist()
     # min_new_tokens forbids the end tokens until then, as in generate
     settings = {**GREEDY, "max_new_tokens": 12, "min_new_tokens": 12}
     out = static_generate(model, video_inputs, eos_token_ids=[eos], **settings)
@@ -153,8 +155,10 @@ def test_no_graph_without_a_gpu(tiny):
 def test_ask_decoders_agree(tiny, make_clip):
     model, processor = tiny
     clip = make_clip(fps=25, seconds=4)
-    answers = [ask(model, processor, "What happens?", clip, stream=False, temperature=0, decoder=d,
-                   min_new_tokens=16, max_new_tokens=16) for d in ("graph", "generate")]
-    assert answers[0].text == answers[1].text and answers[0].new_tokens == answers[1].new_tokens == 16
+    answers = compare_decoders(model, processor, "What happens?", clip, new_tokens=16)
+    assert list(answers) == ["graph", "generate"]
+    assert answers["graph"].text == answers["generate"].text
+    assert answers["graph"].new_tokens == answers["generate"].new_tokens == 16
+    assert all(a.decode_tokens_per_s > 0 for a in answers.values())
     with pytest.raises(ValueError, match="decoder must be one of"):
         ask(model, processor, "What happens?", clip, decoder="fast")
