@@ -264,7 +264,8 @@ def ask(
 
 
 def temporal_positions(model, inputs: BatchFeature) -> list[int]:
-    """The temporal (first) mRoPE coordinate of each temporal grid step of the prompt's video."""
+    """The temporal (first) mRoPE coordinate of each temporal grid step of the prompt's video,
+    counted from the video's first step (the text before the video shifts them all alike)."""
     position_ids, _ = model.model.get_rope_index(
         inputs["input_ids"], inputs["mm_token_type_ids"], video_grid_thw=inputs["video_grid_thw"],
         second_per_grid_ts=inputs["second_per_grid_ts"], attention_mask=inputs["attention_mask"],
@@ -272,7 +273,8 @@ def temporal_positions(model, inputs: BatchFeature) -> list[int]:
     is_video = inputs["input_ids"][0] == model.config.video_token_id
     t, h, w = (int(x) for x in inputs["video_grid_thw"][0])
     per_token = position_ids[0, 0, is_video]
-    return per_token.reshape(t, h * w // 4)[:, 0].tolist()
+    steps = per_token.reshape(t, h * w // 4)[:, 0]
+    return (steps - steps[0]).tolist()
 
 
 def compare_timing(model, processor, messages: list[dict]) -> dict[str, dict]:
