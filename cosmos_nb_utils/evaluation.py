@@ -648,6 +648,28 @@ def pair_results(rows_a: list[dict], rows_b: list[dict]) -> tuple[list[bool], li
     return [p[0] for p in pairs], [p[1] for p in pairs]
 
 
+def select(rows: list[dict], model: str | None = None, answer_type: str | None = None) -> list[dict]:
+    """The loaded results of one model (its results-folder name) and/or one answer type."""
+    return [r for r in rows if (model is None or r["_model"] == model_label(model))
+            and (answer_type is None or r["_answer_type"] == answer_type)]
+
+
+def compare_models(rows: list[dict], model_a: str, model_b: str, answer_type: str) -> dict:
+    """A table row: both accuracies on the questions both answered, A - B with its normal and bootstrap intervals."""
+    a, b = pair_results(select(rows, model_a, answer_type), select(rows, model_b, answer_type))
+    if len(a) < 2:
+        raise ValueError(f"{model_label(model_a)} and {model_label(model_b)} share {len(a)} {answer_type} "
+                         "question(s): run both on the same folder first.")
+    diff = paired_difference(a, b)
+    low, high = paired_bootstrap(a, b)
+    return {"mode": answer_type, "questions": diff.n, f"{model_label(model_a)}": f"{100 * sum(a) / diff.n:.1f}%",
+            f"{model_label(model_b)}": f"{100 * sum(b) / diff.n:.1f}%",
+            "A - B (points)": round(100 * diff.difference, 1),
+            "95% normal": f"{100 * diff.low:+.0f} to {100 * diff.high:+.0f}",
+            "95% bootstrap": f"{100 * low:+.0f} to {100 * high:+.0f}",
+            "only A right": diff.only_a, "only B right": diff.only_b}
+
+
 def summarize(rows: list[dict]) -> list[dict]:
     """One table row per (model, mode, datasource) plus an "all" row per (model, mode).
 
@@ -689,10 +711,8 @@ def plot_comparison(rows: list[dict], model_a: str, model_b: str, answer_type: s
     """Accuracy per datasource of two models (bars, 95% Wilson intervals) and their paired difference."""
     import matplotlib.pyplot as plt
 
-    def pick(model):
-        return [r for r in rows if r["_model"] == model and r["_answer_type"] == answer_type]
-
-    a, b = pick(model_a), pick(model_b)
+    a, b = select(rows, model_a, answer_type), select(rows, model_b, answer_type)
+    model_a, model_b = model_label(model_a), model_label(model_b)
     datasources = sorted({r["datasource"] for r in a + b})
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6), gridspec_kw={"width_ratios": [3, 1.3]})
     width = 0.38

@@ -316,3 +316,16 @@ def test_cli_runs_on_the_fixture(tmp_path, fixture_dir, capsys, tiny_dir):
     assert code == 0
     assert "accuracy" in out and "95% Wilson interval" in out and "its accuracy is chance" in out
     assert [p.name for p in (tmp_path / "r" / "tiny" / "letter" / "toy_robot").iterdir()] == ["agent_pick.json"]
+
+
+def test_compare_models_row():
+    def rows(model, answers):
+        return [dict(_record("d", "v", ans, "A"), _model=model, _answer_type="letter", _index=i)
+                for i, ans in enumerate(answers)]
+
+    data = rows("Cosmos-Reason1-7B", "AAAB") + rows("Qwen2.5-VL-7B-Instruct", "ABBB")
+    row = ev.compare_models(data, "nvidia/Cosmos-Reason1-7B", "Qwen/Qwen2.5-VL-7B-Instruct", "letter")
+    assert row["questions"] == 4 and row["A - B (points)"] == 50.0
+    assert row["Cosmos-Reason1-7B"] == "75.0%" and (row["only A right"], row["only B right"]) == (2, 0)
+    with pytest.raises(ValueError, match="share 0"):
+        ev.compare_models(data, "Cosmos-Reason1-7B", "Qwen2.5-VL-7B-Instruct", "reasoning")
