@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .official import (
+    ANSWER_TYPES,
     BENCHMARK_FPS,
     BENCHMARK_MAX_RETRIES,
     BENCHMARK_SAMPLING,
@@ -58,7 +59,6 @@ BENCHMARK_REPO = "nvidia/Cosmos-Reason1-Benchmark"
 # (the newest commit seen on the hub's file page was dc73eea, "Update license terms"; its full hash
 # could not be found from here). `download_slice` lists the files at this revision before downloading.
 BENCHMARK_REVISION = "299f918539820c2be6844ae7cd15bd7da47587ae"
-ANSWER_TYPES = ("reasoning", "letter")
 RESULT_KEYS = ("datasource", "video_id", "prompt", "correct_answer", "reasoning", "answer", "full_response",
                "is_correct")
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov")  # the extensions evaluate.py lists
@@ -87,7 +87,9 @@ class MCQItem:
 
     @property
     def index2ans(self) -> dict[str, str]:
-        return {chr(ord("A") + i): option for i, option in enumerate(self.options)}
+        from .prompts import options_dict
+
+        return options_dict(self.options)
 
 
 def score_letter(text: str, key: str, answer_type: str = "reasoning") -> bool:
@@ -140,7 +142,7 @@ def evaluate_mcq(model, processor, items: list[MCQItem], *, reasoning: bool = Tr
         prompt = benchmark_prompt(item.question, item.index2ans, answer_type)
         settings = {**benchmark_settings(model, answer_type), **ask_kwargs}
         result = ask(model, processor, prompt, item.video, system=BENCHMARK_SYSTEM, stream=stream, seed=seed,
-                     **settings)
+                     preset="benchmark", **settings)
         letter, _ = parse_benchmark_answer(result.text, answer_type)
         rows.append({
             "item": item.name or os.path.basename(str(item.video)),
@@ -407,7 +409,7 @@ def answer_question(model, processor, question: Question, clip: Path, answer_typ
     for retry in range(max_retries + 1):
         settings = benchmark_settings(model, answer_type, retry, max_new_tokens)
         result = ask(model, processor, text, clip, fps=fps, total_pixels=total_pixels, system=BENCHMARK_SYSTEM,
-                     stream=False, seed=seed, **settings)
+                     stream=False, seed=seed, preset="benchmark", **settings)
         seconds, new_tokens, tries = seconds + result.total_s, new_tokens + result.new_tokens, tries + 1
         got, why = parse_benchmark_answer(result.text, answer_type)
         if retry == 0 or got:
