@@ -51,7 +51,7 @@ from .official import (
     format_reward,
     parse_benchmark_answer,
 )
-from .video import DEFAULT_TOTAL_PIXELS, VideoError
+from .video import DEFAULT_TOTAL_PIXELS, BudgetError, VideoError
 
 BENCHMARK_REPO = "nvidia/Cosmos-Reason1-Benchmark"
 # A commit of the dataset repository ("Update README.md"), from the hub's commit page
@@ -441,7 +441,9 @@ def run_benchmark(model, processor, data_dir: str | os.PathLike, results_dir: st
 
     Each video's results are written atomically when the video is done; a video whose
     result file is already there is not asked again (so an interrupted run resumes).
-    A clip that is missing or unreadable is reported by name and skipped, not scored.
+    A clip that is missing, unreadable or over the visual-token budget is reported by name
+    and skipped, not scored. Any other error (out of GPU memory, Ctrl-C) stops the run:
+    what was written stays, and the same call resumes after it.
     ``model_name`` names the results folder (default: the model's own name). The vision
     budget is the course's ``total_pixels`` (8 GB cards); the official run sets none.
     """
@@ -470,12 +472,16 @@ def run_benchmark(model, processor, data_dir: str | os.PathLike, results_dir: st
             report.skipped.append((video.name, f"unreadable clip: {exc}"))
             continue
         records, timings = [], []
-        for question in video.questions:
-            record, timing = answer_question(model, processor, question, video.clip, answer_type, seed=seed,
-                                             max_retries=max_retries, max_new_tokens=max_new_tokens, fps=fps,
-                                             total_pixels=total_pixels)
-            records.append(record)
-            timings.append(timing)
+        try:
+            for question in video.questions:
+                record, timing = answer_question(model, processor, question, video.clip, answer_type, seed=seed,
+                                                 max_retries=max_retries, max_new_tokens=max_new_tokens, fps=fps,
+                                                 total_pixels=total_pixels)
+                records.append(record)
+                timings.append(timing)
+        except (VideoError, BudgetError) as exc:  # a clip too long for the budget, or one the reader fails on
+            report.skipped.append((video.name, f"{type(exc).__name__}: {exc}"))
+            continue
         write_json_atomic(target, records)
         with open(out_dir / TIMINGS_FILE, "a", encoding="utf-8") as f:
             f.writelines(json.dumps(t) + "\n" for t in timings)

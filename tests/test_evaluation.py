@@ -329,3 +329,21 @@ def test_compare_models_row():
     assert row["Cosmos-Reason1-7B"] == "75.0%" and (row["only A right"], row["only B right"]) == (2, 0)
     with pytest.raises(ValueError, match="share 0"):
         ev.compare_models(data, "Cosmos-Reason1-7B", "Qwen2.5-VL-7B-Instruct", "reasoning")
+
+
+def test_a_clip_over_the_budget_is_skipped_not_fatal(monkeypatch, fixture_dir, tmp_path):
+    from cosmos_nb_utils import generation
+    from cosmos_nb_utils.video import BudgetError
+
+    def fake_ask(model, processor, question, video, **kwargs):
+        if "agent_pick" in str(video):
+            raise BudgetError("agent_pick.mp4: 20,480 visual tokens, above the limit")
+        return SimpleNamespace(text="A", total_s=0.1, new_tokens=1)
+
+    monkeypatch.setattr(generation, "ask", fake_ask)
+    report = ev.run_benchmark(SimpleNamespace(is_tiny_random=True), None, fixture_dir, tmp_path, model_name="m",
+                              answer_type="letter", progress=False)
+    assert "BudgetError" in dict(report.skipped)["toy_robot/agent_pick"]
+    assert report.answered == ["toy_driving/road_turn", "toy_robot/ball_bounce"]
+    assert not (tmp_path / "m" / "letter" / "toy_robot" / "agent_pick.json").exists()
+    assert report.correct == 3  # every answer "A": right for 3 of the 4 questions answered
