@@ -715,7 +715,7 @@ def summarize(rows: list[dict]) -> list[dict]:
     return table
 
 
-def plot_comparison(rows: list[dict], model_a: str, model_b: str, answer_type: str = "reasoning", ax=None):
+def plot_comparison(rows: list[dict], model_a: str, model_b: str, answer_type: str = "reasoning"):
     """Accuracy per datasource of two models (bars, 95% Wilson intervals) and their paired difference."""
     import matplotlib.pyplot as plt
 
