@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from dataclasses import dataclass, field
@@ -9,7 +10,7 @@ from dataclasses import dataclass, field
 import torch
 from transformers import BatchFeature, TextStreamer, set_seed
 
-from .decoding import graph_capturable, static_generate
+from .decoding import NonFiniteError, graph_capturable, guard_vision, non_finite_advice, static_generate
 from .memory import track_gpu_peak
 from .parsing import parse_reasoning
 from .prompts import build_messages
@@ -136,17 +137,38 @@ def generate(model, processor, inputs: BatchFeature, *, stream: bool = True, see
     inputs = inputs.to(model.device)
     streamer = _Streamer(processor.tokenizer, echo=stream)
     start = time.perf_counter()
+    guard_vision(model)
     try:
         if decoder == "graph":
             ids = static_generate(model, inputs, streamer=streamer, **sampling)
         else:
-            ids = model.generate(**inputs, streamer=streamer, **sampling)
+            with _logits_guard(model):
+                ids = model.generate(**inputs, streamer=streamer, **sampling)
     except Exception as exc:
         _raise_friendly(exc)
     total = time.perf_counter() - start
     new_tokens = int(ids.shape[1] - inputs["input_ids"].shape[1])
     ttft = (streamer.first_token_at or time.perf_counter()) - start
     return "".join(streamer.pieces), new_tokens, ttft, total
+
+
+@contextlib.contextmanager
+def _logits_guard(model):
+    """While ``generate`` runs, stop with :class:`NonFiniteError` at the first raw logits holding inf/NaN,
+    before the token they would pick reaches the streamer (the graph decoder checks its own)."""
+    calls = 0
+
+    def check(module, args, output) -> None:
+        nonlocal calls
+        calls += 1
+        if not bool(torch.isfinite(output).all()):
+            raise NonFiniteError(non_finite_advice(model, f"the logits of new token {calls}"))
+
+    handle = model.lm_head.register_forward_hook(check)
+    try:
+        yield
+    finally:
+        handle.remove()
 
 
 def _raise_friendly(exc: Exception):
@@ -158,6 +180,31 @@ def _raise_friendly(exc: Exception):
             "in 4 bit (load_model(quantization='nf4')); restart the kernel if another model is still loaded."
         ) from None
     raise exc
+
+
+def check_gpu_memory(model, plan: SamplePlan, prompt_tokens: int, max_new_tokens: int) -> None:
+    """On a GPU, print the question's predicted peak in one line and raise :class:`GPUMemoryError`,
+    naming the settings to lower, if it would not fit the free memory (``memory.fits``)."""
+    from .memory import MARGIN_GIB, fits, free_gpu_gib, predict_question
+
+    if model.device.type != "cuda":
+        return
+    predicted = predict_question(model, plan.visual_tokens, prompt_tokens, max_new_tokens)
+    if predicted is None:  # a loading mode the memory model does not cover (int8, float32)
+        return
+    used = torch.cuda.memory_allocated() / 2**30
+    print(f"{plan.info.path.name}: {plan.num_frames} frames, {prompt_tokens:,} prompt tokens "
+          f"({plan.visual_tokens:,} visual), predicted peak {used + predicted.peak:.2f} GiB "
+          f"({predicted.peak:.2f} GiB for this question, {free_gpu_gib():.2f} GiB free)")
+    if not fits(model, plan, prompt_tokens=prompt_tokens, max_new_tokens=max_new_tokens):
+        room = free_gpu_gib() - MARGIN_GIB
+        scale = max(0.1, min(1.0, room / max(predicted.peak, 1e-9)))
+        raise GPUMemoryError(
+            f"This question would need about {predicted.peak:.2f} GiB more GPU memory, and {free_gpu_gib():.2f} GiB "
+            f"is free (with {MARGIN_GIB} GiB kept spare). Nothing was run. Lower fps (try fps={plan.fps * scale:.1f}) "
+            f"or total_pixels (try total_pixels={int(plan.visual_tokens * scale) * 28 * 28:,}), trim the clip, "
+            "lower max_new_tokens, or free another model (del model; free_gpu_memory())."
+        )
 
 
 def ask(
@@ -189,6 +236,7 @@ def ask(
                               system=system, reasoning=reasoning)
     inputs = prepare_inputs(processor, messages)
     settings = sampling_settings(model, **sampling)
+    check_gpu_memory(model, plan, int(inputs["input_ids"].shape[1]), settings["max_new_tokens"])
     with track_gpu_peak() as peak:
         text, new_tokens, ttft, total = generate(model, processor, inputs, stream=stream, seed=seed,
                                                  decoder=decoder, **settings)

@@ -96,3 +96,101 @@ def track_gpu_peak():
             torch.cuda.synchronize()
             peak.allocated = torch.cuda.max_memory_allocated() / GIB
             peak.reserved = torch.cuda.max_memory_reserved() / GIB
+
+
+# ---------------------------------------------------------------------------------------------
+# Predicting a question's peak GPU memory before the model runs (issue 15).
+#
+# Fitted on an H100 with the random-weight 7B: benchmarks/RESULTS.md, section "Memory model and
+# small cards (issue 15)"; data in benchmarks/results/memory-fit.json, fit by benchmarks/small_cards.py.
+# A question's peak allocated memory above what is allocated before it (the weights) is the largest of
+#   the vision encoder:   vision_per_token * visual_tokens + vision_base
+#   the prefill:          prefill_per_token * prompt_tokens + prefill_base
+#   the decode:           KV cache bytes per token * (prompt_tokens + max_new_tokens) + decode_base
+# Keys: whether the vision encoder computes in 16 bit or in float32 (``load_model(vision_fp32=...)``);
+# the language model computes in bf16 or fp16 (2 bytes) in both. Other modes (int8, float32) were not fitted.
+MEMORY_MODEL: dict[str, dict[str, float]] = {
+    "vision 16-bit": {"vision_per_token": 0.0, "vision_base": 0.0, "prefill_per_token": 0.0,
+                      "prefill_base": 0.0, "decode_base": 0.0},
+    "vision fp32": {"vision_per_token": 0.0, "vision_base": 0.0, "prefill_per_token": 0.0,
+                    "prefill_base": 0.0, "decode_base": 0.0},
+}
+# Added to every prediction before comparing it with free memory: covers the fit's largest error, the
+# allocator's reserve above the allocated peak, and kernels/graph pools loaded outside PyTorch's count.
+MARGIN_GIB = 0.5
+# Prompt tokens besides the video (system prompt, question, chat template), when only a plan is known.
+TEXT_TOKENS = 256
+
+
+def kv_bytes_per_token(config, dtype_bytes: int = 2) -> int:
+    """Bytes the KV cache holds per token: keys and values of every layer."""
+    text = config.get_text_config()
+    head_dim = getattr(text, "head_dim", None) or text.hidden_size // text.num_attention_heads
+    return 2 * text.num_hidden_layers * text.num_key_value_heads * head_dim * dtype_bytes
+
+
+def memory_mode(model) -> str | None:
+    """The key of :data:`MEMORY_MODEL` that describes ``model``, or ``None`` if it was not fitted."""
+    if getattr(model, "quantization", None) == "int8":
+        return None
+    if model.model.language_model.embed_tokens.weight.dtype not in (torch.bfloat16, torch.float16):
+        return None
+    return "vision fp32" if getattr(model, "vision_fp32", False) else "vision 16-bit"
+
+
+@dataclass
+class Prediction:
+    """A question's predicted peak GPU memory (GiB) above what is allocated before it, by phase."""
+
+    vision: float
+    prefill: float
+    decode: float
+
+    @property
+    def peak(self) -> float:
+        return max(self.vision, self.prefill, self.decode)
+
+
+def predict_question(model, visual_tokens: int, prompt_tokens: int | None = None,
+                     max_new_tokens: int = 4096) -> Prediction | None:
+    """Predicted peak memory of one question (GiB above the weights), or ``None`` for an unfitted mode."""
+    mode = memory_mode(model)
+    if mode is None:
+        return None
+    c = MEMORY_MODEL[mode]
+    prompt = prompt_tokens if prompt_tokens is not None else visual_tokens + TEXT_TOKENS
+    kv = kv_bytes_per_token(model.config) / GIB
+    return Prediction(
+        vision=c["vision_per_token"] * visual_tokens + c["vision_base"],
+        prefill=c["prefill_per_token"] * prompt + c["prefill_base"],
+        decode=kv * (prompt + max_new_tokens) + c["decode_base"],
+    )
+
+
+def free_gpu_gib() -> float:
+    """GPU memory this process can still allocate (GiB): free on the card plus PyTorch's cached free
+    blocks, within ``torch.cuda.set_per_process_memory_fraction`` if one is set."""
+    free, total = torch.cuda.mem_get_info()
+    cached = torch.cuda.memory_reserved() - torch.cuda.memory_allocated()
+    available = free + cached
+    fraction = getattr(torch.cuda, "get_per_process_memory_fraction", lambda: 1.0)()
+    if fraction < 1.0:
+        available = min(available, fraction * total - torch.cuda.memory_allocated())
+    return available / GIB
+
+
+def fits(model, plan, *, prompt_tokens: int | None = None, max_new_tokens: int = 4096,
+         margin_gib: float = MARGIN_GIB) -> bool:
+    """Whether the question ``plan`` describes fits the GPU memory free now, with ``margin_gib`` to spare.
+
+    True without a CUDA model or for a loading mode the memory model does not cover (nothing to predict).
+    """
+    if not torch.cuda.is_available() or model.device.type != "cuda":
+        return True
+    predicted = predict_question(model, plan.visual_tokens, prompt_tokens, max_new_tokens)
+    return predicted is None or predicted.peak + margin_gib <= free_gpu_gib()
+
+
+def fits_predicate(model, *, max_new_tokens: int = 4096, margin_gib: float = MARGIN_GIB):
+    """``fits`` for ``model`` as a one-argument function of a plan: the hook of ``plan_sampling(fps="auto")``."""
+    return lambda plan: fits(model, plan, max_new_tokens=max_new_tokens, margin_gib=margin_gib)
