@@ -240,6 +240,7 @@ def capped(args) -> None:
     clips = {k: clip for k, (clip, _) in scen.items()}
     clips.update({f"assets/{p.name}": p for p in sorted((ROOT / "assets").glob("*.mp4"))})
     clips.update(synthetic)
+    outside_cold = outside_pytorch_gib()
     question_peak(model, processor, clips["02 road_turn"], None, max_new_tokens=8)  # warm-up: kernels load
     outside = outside_pytorch_gib()
     allocator_cap = card_gib - outside
@@ -247,7 +248,8 @@ def capped(args) -> None:
     print(f"card {args.card}: {card_gib} GiB; outside PyTorch {outside:.2f} GiB; allocator cap {allocator_cap:.2f} GiB",
           flush=True)
     env = {**environment(), "card": args.card, "card_gib": card_gib, "mode": mode,
-           "outside_pytorch_gib": round(outside, 3), "allocator_cap_gib": round(allocator_cap, 3),
+           "outside_pytorch_gib": round(outside, 3), "outside_before_first_question_gib": round(outside_cold, 3),
+           "allocator_cap_gib": round(allocator_cap, 3),
            "weights_gib": round(torch.cuda.memory_allocated() / GIB, 3)}
     rows = []
     for name, clip in clips.items():

@@ -185,25 +185,30 @@ def _raise_friendly(exc: Exception):
 def check_gpu_memory(model, plan: SamplePlan, prompt_tokens: int, max_new_tokens: int) -> None:
     """On a GPU, print the question's predicted peak in one line and raise :class:`GPUMemoryError`,
     naming the settings to lower, if it would not fit the free memory (``memory.fits``)."""
-    from .memory import MARGIN_GIB, fits, free_gpu_gib, predict_question
+    from .memory import MARGIN_GIB, TEXT_TOKENS, fits, free_gpu_gib, largest_prompt, predict_question
 
     if model.device.type != "cuda":
         return
     predicted = predict_question(model, plan.visual_tokens, prompt_tokens, max_new_tokens)
     if predicted is None:  # a loading mode the memory model does not cover (int8, float32)
         return
+    free = free_gpu_gib()
     used = torch.cuda.memory_allocated() / 2**30
     print(f"{plan.info.path.name}: {plan.num_frames} frames, {prompt_tokens:,} prompt tokens "
           f"({plan.visual_tokens:,} visual), predicted peak {used + predicted.peak:.2f} GiB "
-          f"({predicted.peak:.2f} GiB for this question, {free_gpu_gib():.2f} GiB free)")
+          f"({predicted.peak:.2f} GiB for this question, {free:.2f} GiB free)")
     if not fits(model, plan, prompt_tokens=prompt_tokens, max_new_tokens=max_new_tokens):
-        room = free_gpu_gib() - MARGIN_GIB
-        scale = max(0.1, min(1.0, room / max(predicted.peak, 1e-9)))
+        # leave room for as much text as the plan-only check (fps="auto") assumes, so the advice passes it too
+        text = max(prompt_tokens - plan.visual_tokens, TEXT_TOKENS)
+        visual = largest_prompt(model, free - MARGIN_GIB, max_new_tokens) - text
+        scale = max(visual, 0) / plan.visual_tokens
+        advice = (f"Lower fps (try fps={max(0.5, int(plan.fps * scale * 10) / 10):g}) or total_pixels (try "
+                  f"total_pixels={max(visual, 256) // 64 * 64} * 28 * 28), trim the clip (trim_video)"
+                  if scale > 0 else "Free the GPU first (del model; free_gpu_memory()) or use a smaller clip")
         raise GPUMemoryError(
-            f"This question would need about {predicted.peak:.2f} GiB more GPU memory, and {free_gpu_gib():.2f} GiB "
-            f"is free (with {MARGIN_GIB} GiB kept spare). Nothing was run. Lower fps (try fps={plan.fps * scale:.1f}) "
-            f"or total_pixels (try total_pixels={int(plan.visual_tokens * scale) * 28 * 28:,}), trim the clip, "
-            "lower max_new_tokens, or free another model (del model; free_gpu_memory())."
+            f"{plan.info.path.name} at fps={plan.fps:g} ({plan.visual_tokens:,} visual tokens) would need about "
+            f"{predicted.peak:.2f} GiB more GPU memory; {free:.2f} GiB is free and {MARGIN_GIB} GiB is kept "
+            f"spare. Nothing was run. {advice}, or lower max_new_tokens (now {max_new_tokens})."
         )
 
 

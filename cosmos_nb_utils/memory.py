@@ -101,19 +101,24 @@ def track_gpu_peak():
 # ---------------------------------------------------------------------------------------------
 # Predicting a question's peak GPU memory before the model runs (issue 15).
 #
-# Fitted on an H100 with the random-weight 7B: benchmarks/RESULTS.md, section "Memory model and
-# small cards (issue 15)"; data in benchmarks/results/memory-fit.json, fit by benchmarks/small_cards.py.
-# A question's peak allocated memory above what is allocated before it (the weights) is the largest of
-#   the vision encoder:   vision_per_token * visual_tokens + vision_base
-#   the prefill:          prefill_per_token * prompt_tokens + prefill_base
-#   the decode:           KV cache bytes per token * (prompt_tokens + max_new_tokens) + decode_base
-# Keys: whether the vision encoder computes in 16 bit or in float32 (``load_model(vision_fp32=...)``);
-# the language model computes in bf16 or fp16 (2 bytes) in both. Other modes (int8, float32) were not fitted.
+# Fitted on the GPU with the random-weight 7B: benchmarks/RESULTS.md, section "Memory model and small
+# cards (issue 15)"; data in benchmarks/results/memory-fit.json (H200, torch 2.11, transformers 5.24,
+# bitsandbytes 0.50.2), measured by benchmarks/small_cards.py. A question's peak allocated memory above
+# what was allocated before it (the weights) is the largest of three terms, in GiB:
+#   the vision encoder:  vision_per_token * visual_tokens + vision_base               (fitted)
+#   the prefill:         prefill_per_token * prompt_tokens + prefill_base             (fitted; the largest
+#                        term at every fitted point, 1.3k-12k prompt tokens, max error 0.033 GiB)
+#   the decode:          KV bytes per token * (prompt_tokens + max_new_tokens) + decode_base
+#                        (not fitted: the static cache, sized for the whole answer, plus 0.05 GiB; it stays
+#                        below the measured peak at every fitted point, 4,096 new tokens included, where the
+#                        prefill term was the peak)
+# Keys: the vision encoder computing in 16 bit or in float32 (``load_model(vision_fp32=...)``), with the
+# language model in bf16 or fp16 and 4-bit weights. Other modes (int8, float32) were not fitted.
 MEMORY_MODEL: dict[str, dict[str, float]] = {
-    "vision 16-bit": {"vision_per_token": 0.0, "vision_base": 0.0, "prefill_per_token": 0.0,
-                      "prefill_base": 0.0, "decode_base": 0.0},
-    "vision fp32": {"vision_per_token": 0.0, "vision_base": 0.0, "prefill_per_token": 0.0,
-                    "prefill_base": 0.0, "decode_base": 0.0},
+    "vision 16-bit": {"vision_per_token": 1.733e-4, "vision_base": 0.0, "prefill_per_token": 2.197e-4,
+                      "prefill_base": 0.062, "decode_base": 0.05},
+    "vision fp32": {"vision_per_token": 1.724e-4, "vision_base": 0.018, "prefill_per_token": 2.360e-4,
+                    "prefill_base": 0.060, "decode_base": 0.05},
 }
 # Added to every prediction before comparing it with free memory: covers the fit's largest error, the
 # allocator's reserve above the allocated peak, and kernels/graph pools loaded outside PyTorch's count.
@@ -165,6 +170,18 @@ def predict_question(model, visual_tokens: int, prompt_tokens: int | None = None
         prefill=c["prefill_per_token"] * prompt + c["prefill_base"],
         decode=kv * (prompt + max_new_tokens) + c["decode_base"],
     )
+
+
+def largest_prompt(model, room_gib: float, max_new_tokens: int = 4096) -> int | None:
+    """The most prompt tokens whose predicted peak fits in ``room_gib`` (``None`` for an unfitted mode)."""
+    if predict_question(model, 0, 0, max_new_tokens) is None:
+        return None
+    c = MEMORY_MODEL[memory_mode(model)]
+    kv = kv_bytes_per_token(model.config) / GIB
+    limits = [(room_gib - c["prefill_base"]) / c["prefill_per_token"],
+              (room_gib - c["vision_base"]) / c["vision_per_token"],
+              (room_gib - c["decode_base"] - kv * max_new_tokens) / kv]
+    return max(0, int(min(limits)))
 
 
 def free_gpu_gib() -> float:
