@@ -22,6 +22,7 @@ as ``fps="auto"`` will do. Random-weight 7B (``bench_inference.py``); needs a GP
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib.metadata as md
 import json
 import platform
@@ -145,6 +146,7 @@ def outside_pytorch_gib() -> float:
 def question_peak(model, processor, clip: Path, total_pixels: int | None, fps: float = 4.0,
                   max_new_tokens: int = 16, max_visual_tokens: int | None = None) -> dict:
     """Ask once; peak allocated/reserved above what was allocated before, plus timings."""
+    clean_slate()
     kwargs = {"fps": fps, "max_visual_tokens": max_visual_tokens, "stream": False}
     if total_pixels:
         kwargs["total_pixels"] = total_pixels
@@ -172,7 +174,14 @@ def question_peak(model, processor, clip: Path, total_pixels: int | None, fps: f
     return row
 
 
+def clean_slate() -> None:
+    """Free what an earlier stopped answer left (its traceback keeps the cache alive until collected)."""
+    gc.collect()
+    torch.cuda.empty_cache()
+
+
 def vision_peak(model, processor, clip: Path, total_pixels: int, fps: float) -> dict:
+    clean_slate()
     messages = build_messages(QUESTION, clip, fps=fps, total_pixels=total_pixels)
     inputs = prepare_inputs(processor, messages).to("cuda")
     torch.cuda.synchronize()
@@ -254,22 +263,25 @@ def capped(args) -> None:
     rows = []
     for name, clip in clips.items():
         row = {"clip": name}
-        for fps in (4.0, 2.0, 1.0, 0.5):  # what fps="auto" with the fits hook would do
+        # the default first; then what fps="auto" with the fits hook could do: a smaller pixel budget, then fewer
+        # frames (qwen-vl-utils gives fewer frames more pixels each, so fps alone barely lowers the cost)
+        for fps, k in [(f, k) for f in (4.0, 2.0, 1.0, 0.5) for k in (8192, 4096, 2048)]:
+            setting = f"fps={fps:g}, total_pixels={k}*28*28"
             try:
-                plan = plan_sampling(clip, fps)
+                plan = plan_sampling(clip, fps, k * 28 * 28)
             except BudgetError:
-                row.setdefault("refused_by_budget_at_fps", []).append(fps)
+                row.setdefault("refused_by_budget", []).append(setting)
                 continue
-            torch.cuda.empty_cache()
+            clean_slate()
             pred = predict_question(model, plan.visual_tokens, None, 4096)
-            row.update(fps=fps, frames=plan.num_frames, visual_tokens=plan.visual_tokens,
+            row.update(setting=setting, frames=plan.num_frames, visual_tokens=plan.visual_tokens,
                        source=f"{plan.info.width}x{plan.info.height} {plan.info.fps:g} fps {plan.info.duration:.1f} s",
                        predicted_gib=round(pred.peak, 3) if pred else None)
             if not fits(model, plan):
-                row.setdefault("refused_by_memory_model_at_fps", []).append(fps)
+                row.setdefault("refused_by_memory_model", []).append(setting)
                 continue
             try:
-                row.update(question_peak(model, processor, clip, None, fps=fps, max_new_tokens=4096,
+                row.update(question_peak(model, processor, clip, k * 28 * 28, fps=fps, max_new_tokens=4096,
                                          max_visual_tokens=12_288))
                 row["result"] = "ok"
             except GPUMemoryError as exc:
@@ -281,6 +293,38 @@ def capped(args) -> None:
         print(json.dumps(row), flush=True)
         rows.append(row)
         args.out.write_text(json.dumps({"env": env, "rows": rows}, indent=1))
+    if args.probe:
+        rows += probe_boundary(model, processor, scen["8k-token HD clip"][0])
+        args.out.write_text(json.dumps({"env": env, "rows": rows}, indent=1))
+
+
+def probe_boundary(model, processor, clip: Path) -> list[dict]:
+    """Ask about ``clip`` at token counts around the most the memory model allows here (no margin), with
+    ask's own check switched off, to see where out-of-memory really begins."""
+    from cosmos_nb_utils.memory import free_gpu_gib, largest_prompt
+
+    clean_slate()
+    free = free_gpu_gib()
+    limit = largest_prompt(model, free, 4096)
+    check, generation.check_gpu_memory = generation.check_gpu_memory, lambda *a, **k: None
+    rows = []
+    try:
+        for f in (0.8, 0.9, 1.0, 1.1, 1.2, 1.35):
+            k = int((limit * f - 110) / 64) * 64
+            plan = plan_sampling(clip, 4.0, k * 28 * 28, None)
+            pred = predict_question(model, plan.visual_tokens, plan.visual_tokens + 110)
+            row = {"probe": f"{f:.2f} x limit", "free_gib": round(free, 3), "limit_prompt_tokens": limit,
+                   "visual_tokens": plan.visual_tokens, "predicted_gib": round(pred.peak, 3)}
+            try:
+                row.update(question_peak(model, processor, clip, k * 28 * 28, max_new_tokens=4096))
+                row["result"] = "ok"
+            except (GPUMemoryError, torch.cuda.OutOfMemoryError) as exc:
+                row["result"], row["error"] = "OOM", str(exc)[:200]
+            print(json.dumps(row), flush=True)
+            rows.append(row)
+    finally:
+        generation.check_gpu_memory = check
+    return rows
 
 
 def environment() -> dict:
@@ -294,6 +338,7 @@ def main() -> None:
     parser.add_argument("what", choices=["fit", "capped"])
     parser.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES))
     parser.add_argument("--card", choices=list(CARDS), default="8gb")
+    parser.add_argument("--probe", action="store_true", help="capped: find where out-of-memory begins")
     parser.add_argument("--long-all", action="store_true", help="the 4,096-token sizing in every mode")
     parser.add_argument("--ckpt", type=Path, default=DEFAULT_CKPT)
     parser.add_argument("--out", type=Path, required=True)
