@@ -22,6 +22,7 @@ of streaming "!!!!" or gibberish.
 from __future__ import annotations
 
 import warnings
+import weakref
 from collections.abc import Callable
 
 import torch
@@ -105,6 +106,7 @@ def guard_vision(model) -> None:
     if getattr(visual, "_non_finite_guard", None) is not None:
         return
     target = _compute_dtype(model)
+    owner = weakref.ref(model)  # no reference cycle: `del model` still frees the GPU
 
     def check(module, args, output) -> None:
         features = output.pooler_output if hasattr(output, "pooler_output") else output
@@ -114,7 +116,7 @@ def guard_vision(model) -> None:
         if target == torch.float16 and features.dtype != torch.float16:
             bad = bad | (features.abs().amax() > FP16_MAX)
         if bool(bad):
-            raise NonFiniteError(non_finite_advice(model, "the vision encoder's features for this clip"))
+            raise NonFiniteError(non_finite_advice(owner(), "the vision encoder's features for this clip"))
 
     visual._non_finite_guard = visual.register_forward_hook(check)
 

@@ -182,10 +182,11 @@ def _raise_friendly(exc: Exception):
     raise exc
 
 
-def check_gpu_memory(model, plan: SamplePlan, prompt_tokens: int, max_new_tokens: int) -> None:
+def check_gpu_memory(model, plan: SamplePlan, prompt_tokens: int, max_new_tokens: int,
+                     total_pixels: int = DEFAULT_TOTAL_PIXELS) -> None:
     """On a GPU, print the question's predicted peak in one line and raise :class:`GPUMemoryError`,
     naming the settings to lower, if it would not fit the free memory (``memory.fits``)."""
-    from .memory import MARGIN_GIB, TEXT_TOKENS, fits, free_gpu_gib, largest_prompt, predict_question
+    from .memory import MARGIN_GIB, TEXT_TOKENS, fits, fitting_settings, free_gpu_gib, predict_question
 
     if model.device.type != "cuda":
         return
@@ -198,17 +199,17 @@ def check_gpu_memory(model, plan: SamplePlan, prompt_tokens: int, max_new_tokens
           f"({plan.visual_tokens:,} visual), predicted peak {used + predicted.peak:.2f} GiB "
           f"({predicted.peak:.2f} GiB for this question, {free:.2f} GiB free)")
     if not fits(model, plan, prompt_tokens=prompt_tokens, max_new_tokens=max_new_tokens):
-        # leave room for as much text as the plan-only check (fps="auto") assumes, so the advice passes it too
-        text = max(prompt_tokens - plan.visual_tokens, TEXT_TOKENS)
-        visual = largest_prompt(model, free - MARGIN_GIB, max_new_tokens) - text
-        scale = max(visual, 0) / plan.visual_tokens
-        advice = (f"Lower fps (try fps={max(0.5, int(plan.fps * scale * 10) / 10):g}) or total_pixels (try "
-                  f"total_pixels={max(visual, 256) // 64 * 64} * 28 * 28), trim the clip (trim_video)"
-                  if scale > 0 else "Free the GPU first (del model; free_gpu_memory()) or use a smaller clip")
+        text = max(prompt_tokens - plan.visual_tokens, TEXT_TOKENS)  # as much text as fps="auto"'s check assumes
+        found = fitting_settings(model, plan, free - MARGIN_GIB, total_pixels, text, max_new_tokens)
+        advice = [f"total_pixels={found['total_pixels'] // 784} * 28 * 28" if "total_pixels" in found else "",
+                  f"fps={found['fps']:g}" if "fps" in found else ""]
+        advice = (" and " if found.get("together") else " or ").join(a for a in advice if a)
         raise GPUMemoryError(
             f"{plan.info.path.name} at fps={plan.fps:g} ({plan.visual_tokens:,} visual tokens) would need about "
             f"{predicted.peak:.2f} GiB more GPU memory; {free:.2f} GiB is free and {MARGIN_GIB} GiB is kept "
-            f"spare. Nothing was run. {advice}, or lower max_new_tokens (now {max_new_tokens})."
+            f"spare. Nothing was run. " + (f"Pass {advice} (predicted to fit), or trim the clip (trim_video)"
+                                           if advice else "Trim the clip (trim_video) or free the GPU (del model; "
+                                           "free_gpu_memory())") + f", or lower max_new_tokens (now {max_new_tokens})."
         )
 
 
@@ -241,7 +242,7 @@ def ask(
                               system=system, reasoning=reasoning)
     inputs = prepare_inputs(processor, messages)
     settings = sampling_settings(model, **sampling)
-    check_gpu_memory(model, plan, int(inputs["input_ids"].shape[1]), settings["max_new_tokens"])
+    check_gpu_memory(model, plan, int(inputs["input_ids"].shape[1]), settings["max_new_tokens"], total_pixels)
     with track_gpu_peak() as peak:
         text, new_tokens, ttft, total = generate(model, processor, inputs, stream=stream, seed=seed,
                                                  decoder=decoder, **settings)

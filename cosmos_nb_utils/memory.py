@@ -117,11 +117,12 @@ def track_gpu_peak():
 MEMORY_MODEL: dict[str, dict[str, float]] = {
     "vision 16-bit": {"vision_per_token": 1.733e-4, "vision_base": 0.0, "prefill_per_token": 2.197e-4,
                       "prefill_base": 0.062, "decode_base": 0.05},
-    "vision fp32": {"vision_per_token": 1.724e-4, "vision_base": 0.018, "prefill_per_token": 2.360e-4,
+    "vision fp32": {"vision_per_token": 2.126e-4, "vision_base": 0.0, "prefill_per_token": 2.360e-4,
                     "prefill_base": 0.060, "decode_base": 0.05},
 }
-# Added to every prediction before comparing it with free memory: covers the fit's largest error, the
-# allocator's reserve above the allocated peak, and kernels/graph pools loaded outside PyTorch's count.
+# Kept free on top of every prediction. Under an 8 GB cap (same RESULTS section) a question predicted at
+# 0.02 GiB under the free memory ran out of memory and one at 0.26 GiB under it ran; the first question in
+# a process also loads kernels outside PyTorch's count (+0.15 GiB measured): 0.26 + 0.15, rounded up.
 MARGIN_GIB = 0.5
 # Prompt tokens besides the video (system prompt, question, chat template), when only a plan is known.
 TEXT_TOKENS = 256
@@ -211,3 +212,34 @@ def fits(model, plan, *, prompt_tokens: int | None = None, max_new_tokens: int =
 def fits_predicate(model, *, max_new_tokens: int = 4096, margin_gib: float = MARGIN_GIB):
     """``fits`` for ``model`` as a one-argument function of a plan: the hook of ``plan_sampling(fps="auto")``."""
     return lambda plan: fits(model, plan, max_new_tokens=max_new_tokens, margin_gib=margin_gib)
+
+
+def fitting_settings(model, plan, room_gib: float, total_pixels: int, text_tokens: int = TEXT_TOKENS,
+                     max_new_tokens: int = 4096) -> dict[str, float | int]:
+    """Settings predicted to fit ``room_gib`` for the clip of ``plan`` (asked with ``total_pixels``).
+
+    Returns ``{"total_pixels": ...}`` and/or ``{"fps": ...}`` when lowering one of them alone is enough (the
+    largest such value), else both together (``"together": True``), else ``{}``. Planned exactly: a lower fps
+    gives each frame more pixels, and frames have a minimum size, so neither knob alone always helps.
+    """
+    from .video import plan_sampling
+
+    def ok(fps: float, pixels: int) -> bool:
+        tokens = plan_sampling(plan.info, fps, pixels, None).visual_tokens
+        predicted = predict_question(model, tokens, tokens + text_tokens, max_new_tokens)
+        return predicted is not None and predicted.peak <= room_gib
+
+    budgets = [k * 28 * 28 for k in (6144, 4096, 3072, 2048, 1024, 512) if k * 28 * 28 < total_pixels]
+    rates = [f for f in (2.0, 1.0, 0.5) if f < plan.fps]
+    found: dict[str, float | int] = {}
+    pixels = next((b for b in budgets if ok(plan.fps, b)), None)
+    fps = next((f for f in rates if ok(f, total_pixels)), None)
+    if pixels:
+        found["total_pixels"] = pixels
+    if fps:
+        found["fps"] = fps
+    if not found:
+        both = next(((f, b) for f in rates for b in budgets if ok(f, b)), None)
+        if both:
+            found = {"fps": both[0], "total_pixels": both[1], "together": True}
+    return found

@@ -19,6 +19,7 @@ from cosmos_nb_utils.memory import (
     MEMORY_MODEL,
     fits,
     fits_predicate,
+    fitting_settings,
     kv_bytes_per_token,
     largest_prompt,
     memory_mode,
@@ -106,10 +107,14 @@ def test_ask_refuses_before_the_model_runs_and_names_the_setting(on_gpu, tiny_bf
     line = capsys.readouterr().out.strip()
     assert re.fullmatch(r"road_turn\.mp4: 32 frames, [\d,]+ prompt tokens \(2,304 visual\), predicted peak "
                         r"[\d.]+ GiB \([\d.]+ GiB for this question, 0\.85 GiB free\)", line), line
-    # the fps it suggests does fit
-    fps = float(re.search(r"try fps=([\d.]+)", str(err.value)).group(1))
+    # each setting it suggests does fit (checked the way fps="auto" will check a plan); this clip is small
+    # already, so only fewer frames can help
+    message = str(err.value)
+    assert "(predicted to fit)" in message and "total_pixels=" not in message
+    fps = float(re.search(r"Pass fps=([\d.]+)", message).group(1))
     assert fps < 4
     assert fits(model, plan_sampling(CLIP, fps))
+    assert not fits(model, plan_sampling(CLIP))
 
 
 def test_ask_check_passes_when_it_fits(on_gpu, tiny_bf16, capsys):
@@ -122,5 +127,24 @@ def test_ask_check_passes_when_it_fits(on_gpu, tiny_bf16, capsys):
 def test_nothing_left_to_lower(on_gpu, tiny_bf16):
     model, _ = tiny_bf16
     on_gpu["free"] = 0.1
-    with pytest.raises(GPUMemoryError, match=r"Free the GPU first"):
+    with pytest.raises(GPUMemoryError, match=r"Trim the clip .* or free the GPU"):
         check_gpu_memory(model, plan_sampling(CLIP), 2400, 4096)
+
+
+def test_fitting_settings_see_that_fewer_frames_get_more_pixels(tiny_bf16):
+    """A 30 s 720p clip at fps 4 is at qwen-vl-utils' minimum frame size (7,200 tokens whatever total_pixels);
+    fps 2 and 1 cost more (7,920 and 7,905), fps 0.5 less (5,040)."""
+    from pathlib import Path
+
+    from cosmos_nb_utils.video import VideoInfo
+
+    model, _ = tiny_bf16
+    plan = plan_sampling(VideoInfo(Path("hd.mp4"), 1280, 720, 30.0, 900), 4.0, 8192 * 28 * 28)
+    assert plan.visual_tokens == 7200
+    assert fitting_settings(model, plan, predict_question(model, 7000, 7256).peak, 8192 * 28 * 28) == {"fps": 0.5}
+    # too little room even for fps 0.5: both knobs together
+    found = fitting_settings(model, plan, predict_question(model, 4000, 4256).peak, 8192 * 28 * 28)
+    assert found["together"] and found["fps"] < 4 and found["total_pixels"] < 8192 * 28 * 28
+    tokens = plan_sampling(plan.info, found["fps"], found["total_pixels"], None).visual_tokens
+    assert predict_question(model, tokens, tokens + 256).peak <= predict_question(model, 4000, 4256).peak
+    assert fitting_settings(model, plan, 0.01, 8192 * 28 * 28) == {}
