@@ -114,6 +114,11 @@ def sampling_settings(model, **overrides) -> dict:
     if getattr(model, "is_tiny_random", False):
         settings["max_new_tokens"] = TINY_MAX_NEW_TOKENS
     settings.update({k: v for k, v in overrides.items() if v is not None})
+    cap = os.environ.get("COSMOS_NB_MAX_NEW_TOKENS")  # one setting that shortens every answer (GPU notebook runs)
+    if cap:
+        for key in ("max_new_tokens", "min_new_tokens"):
+            if settings.get(key):
+                settings[key] = min(int(settings[key]), int(cap))
     if not settings.get("do_sample", True) or settings.get("temperature") == 0:
         settings.update(do_sample=False, temperature=None, top_p=None, top_k=None)
     return settings
