@@ -49,14 +49,13 @@ def clipped_surrogate_loss(
     ``A_i``. The KL term (k3 estimator against ``logp_ref``) is weighted by ``kl_coef``;
     Cosmos-Reason1's recipe sets it to 0. Averages over the tokens in ``mask``.
     """
-    adv = advantages.reshape(-1, 1).to(logp_new.dtype)
+    adv = advantages.reshape(-1, 1).to(device=logp_new.device, dtype=logp_new.dtype)  # advantages come from the CPU
     ratio = torch.exp(logp_new - logp_old)
     per_token = -torch.minimum(ratio * adv, torch.clamp(ratio, 1 - clip_eps, 1 + clip_eps) * adv)
     if kl_coef and logp_ref is not None:
         diff = logp_ref - logp_new
         per_token = per_token + kl_coef * (torch.exp(diff) - diff - 1)
-    if mask is None:
-        mask = torch.ones_like(per_token)
+    mask = torch.ones_like(per_token) if mask is None else mask.to(per_token.device)
     return (per_token * mask).sum() / mask.sum().clamp(min=1)
 
 
