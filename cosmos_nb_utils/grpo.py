@@ -55,7 +55,8 @@ def clipped_surrogate_loss(
     if kl_coef and logp_ref is not None:
         diff = logp_ref - logp_new
         per_token = per_token + kl_coef * (torch.exp(diff) - diff - 1)
-    mask = torch.ones_like(per_token) if mask is None else mask.to(per_token.device)
+    if mask is None:
+        mask = torch.ones_like(per_token)
     return (per_token * mask).sum() / mask.sum().clamp(min=1)
 
 
