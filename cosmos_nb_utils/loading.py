@@ -93,6 +93,22 @@ def _check_gpu_fits(quantization: str, keep_vision: bool) -> None:
         )
 
 
+def run_vision_in_fp32(model) -> None:
+    """Compute ``model``'s vision encoder in float32, the guard against float16 overflow on cards without bf16.
+
+    4-bit layers keep their 4-bit weights and compute in float32; other vision
+    weights (16-bit layers, norms, biases, the patch embedding) become float32.
+    The features are cast back to the language model's dtype where it reads them.
+    """
+    for module in model.model.visual.modules():
+        if type(module).__name__ == "Linear4bit":
+            module.compute_dtype = torch.float32
+        for name, param in module.named_parameters(recurse=False):
+            if param.is_floating_point() and param.dtype != torch.float32:
+                setattr(module, name, torch.nn.Parameter(param.data.float(), requires_grad=False))
+    model.vision_fp32 = True
+
+
 def _not_available(model_id: str, exc: Exception) -> ModelLoadError:
     return ModelLoadError(
         f"Could not load {model_id!r}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}\n"
@@ -109,6 +125,7 @@ def load_model(
     *,
     keep_vision_unquantized: bool = False,
     compute_dtype: torch.dtype | None = None,
+    vision_fp32: bool | None = None,
     allow_cpu: bool = False,
 ):
     """Load a Qwen2.5-VL-family model and its processor; returns ``(model, processor)``.
@@ -121,6 +138,9 @@ def load_model(
     By default the vision encoder is quantized too (what fits an 8 GB card, see
     benchmarks/RESULTS.md); ``keep_vision_unquantized=True`` keeps it in 16 bit
     (about 0.9 GiB more), and that is checked on the loaded model.
+    ``vision_fp32=True`` computes the vision encoder in float32 (:func:`run_vision_in_fp32`);
+    the default, ``None``, does so when the compute dtype is float16 on a GPU (the T4 path),
+    where float16 can overflow.
     """
     from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
 
@@ -165,6 +185,9 @@ def load_model(
     llm.eval()
     llm.is_tiny_random = tiny
     llm.quantization = quantization
+    llm.vision_fp32 = False
+    if vision_fp32 or (vision_fp32 is None and device == "cuda" and dtype == torch.float16):
+        run_vision_in_fp32(llm)
     if keep_vision_unquantized and quantization in ("nf4", "int8"):
         kinds = quantized_modules(llm)
         leaked = [n for n in kinds["4-bit"] + kinds["8-bit"] if ".visual." in f".{n}."]
