@@ -13,7 +13,7 @@ from .decoding import graph_capturable, static_generate
 from .memory import track_gpu_peak
 from .parsing import parse_reasoning
 from .prompts import build_messages
-from .video import DEFAULT_FPS, DEFAULT_TOTAL_PIXELS, MAX_VISUAL_TOKENS, SamplePlan, plan_sampling
+from .video import AUTO, DEFAULT_TOTAL_PIXELS, MAX_VISUAL_TOKENS, SamplePlan, plan_sampling
 
 # The official sampling settings of Cosmos-Reason1.
 OFFICIAL_SAMPLING = {
@@ -166,7 +166,7 @@ def ask(
     question: str,
     video: str | os.PathLike,
     *,
-    fps: float = DEFAULT_FPS,
+    fps: float | str = AUTO,
     total_pixels: int = DEFAULT_TOTAL_PIXELS,
     max_visual_tokens: int | None = MAX_VISUAL_TOKENS,
     reasoning: bool = True,
@@ -182,10 +182,15 @@ def ask(
     (clear errors for bad files and over-budget requests). Sampling follows the
     official settings (temperature 0.6, top_p 0.95, repetition_penalty 1.05,
     max_new_tokens 4096); pass any of them to override, ``seed`` to repeat a run.
-    ``decoder`` picks the decoding loop (see :func:`generate`).
+    ``decoder`` picks the decoding loop (see :func:`generate`). ``fps="auto"`` (default) samples
+    at the highest rate up to 4 fps that fits ``max_visual_tokens`` (4 fps for every course clip).
     """
+    if decoder not in DECODERS:
+        raise ValueError(f"decoder must be one of {DECODERS}, not {decoder!r}.")
+    if not isinstance(question, str):
+        raise ValueError(f"question must be text, got {type(question).__name__}.")
     plan = plan_sampling(video, fps, total_pixels, max_visual_tokens)
-    messages = build_messages(question, plan.info.path, fps=fps, total_pixels=total_pixels,
+    messages = build_messages(question, plan.info.path, fps=plan.fps, total_pixels=plan.total_pixels,
                               system=system, reasoning=reasoning)
     inputs = prepare_inputs(processor, messages)
     settings = sampling_settings(model, **sampling)
