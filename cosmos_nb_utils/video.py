@@ -612,7 +612,7 @@ def plan_sampling(
     and a ceiling, sides rounded to multiples of 28). Raises :class:`BudgetError`
     when the cost exceeds ``max_visual_tokens`` (``None`` disables the check), with
     advice that was checked to fit. ``fps="auto"`` picks the highest rate up to 4 fps
-    (and up to the clip's own) that fits, and prints one line saying so. ``fits``
+    (and up to the clip's own) that fits, and prints one line when that is not 4 fps. ``fits``
     is an extra test a plan must pass (for example a GPU-memory estimate): with
     ``fps="auto"`` rates it rejects are skipped; with a fixed fps a rejection raises.
     """
@@ -629,8 +629,10 @@ def plan_sampling(
             cut = f" Trim it to {span:g} s or less (trim_video) first." if span else " Trim it (trim_video) first."
             raise BudgetError(f"{info.name} ({info.duration:.0f} s) does not fit the limits at any rate "
                               f"down to {_RATES[-1]:g} fps.{cut}")
-        print(f"fps=\"auto\": {plan.fps:g} fps for {info.name} ({plan.num_frames} frames, "
-              f"{plan.visual_tokens:,} visual tokens).")
+        if plan.fps != DEFAULT_FPS:  # the official rate needs no notice; anything else is said once per call
+            limit = "the clip's own rate" if plan.fps == info.fps else "the highest rate that fits"
+            print(f"fps=\"auto\": {plan.fps:g} fps for {info.name} ({limit}: {plan.num_frames} frames, "
+                  f"{plan.visual_tokens:,} visual tokens).")
         return plan
     if fps > info.fps + 1e-6:
         raise VideoError(

@@ -335,7 +335,7 @@ def test_auto_picks_four_fps_for_every_course_clip(capsys):
         plan = plan_sampling(clip, "auto")
         assert plan.fps == 4, plan.summary()
         assert plan.frame_indices == plan_sampling(clip, 4).frame_indices
-    assert capsys.readouterr().out.count('fps="auto": 4 fps') == len(list(ASSETS.glob("*.mp4")))
+    assert capsys.readouterr().out == ""  # the official rate: nothing to say
 
 
 @pytest.fixture(scope="module")
@@ -345,7 +345,7 @@ def ten_minutes(tmp_path_factory):
     return write_video(frames, tmp_path_factory.mktemp("long") / "lecture.mp4", 5)
 
 
-def test_budget_advice_works_when_followed(ten_minutes, tmp_path):
+def test_budget_advice_works_when_followed(ten_minutes, tmp_path, capsys):
     with pytest.raises(BudgetError) as over:
         plan_sampling(ten_minutes, fps=4)
     advice = str(over.value)
@@ -360,6 +360,7 @@ def test_budget_advice_works_when_followed(ten_minutes, tmp_path):
     part = trim_video(ten_minutes, tmp_path / "part.mp4", 0, seconds)
     assert plan_sampling(part, fps=4).visual_tokens <= video.MAX_VISUAL_TOKENS
     assert plan_sampling(ten_minutes, "auto").fps == rate
+    assert f'fps="auto": {rate:g} fps for lecture.mp4 (the highest rate that fits' in capsys.readouterr().out
 
 
 def test_total_pixels_advice_works_when_followed(make_clip):
