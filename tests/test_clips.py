@@ -406,3 +406,22 @@ def test_reverse_holds_a_bounded_number_of_frames(tmp_path, monkeypatch):
     assert peak < 20 * frame_bytes < frames.nbytes / 4  # the old code held all 90 (and a copy)
     assert [read_code(f) for f in read_frames(back)[0]] == list(range(89, -1, -1))
     assert math.isclose(probe_video(back).fps, 30)
+
+
+# ---------------------------------------------------------------------------------------- model argument
+
+
+@pytest.mark.parametrize("model", ["", "   ", 7])
+def test_load_model_names_a_bad_model_argument(model):
+    from cosmos_nb_utils.loading import load_model
+
+    with pytest.raises(ValueError, match="^model must be"):
+        load_model(model)
+
+
+@pytest.mark.parametrize("value", ["TINY", "Tiny", " tiny "])
+def test_tiny_alias_ignores_case_like_the_others(monkeypatch, value):
+    from cosmos_nb_utils.loading import TINY, default_model
+
+    monkeypatch.setenv("COSMOS_NB_MODEL", value)
+    assert default_model() == TINY
