@@ -468,14 +468,24 @@ def _probe_file(path: Path, source: Path | None = None) -> VideoInfo:
         return info
     if scan.rotation:  # a copy written by the course never carries a rotation tag
         raise VideoError(f"{path} could not be made upright. {_fix_hint(source or path)}")
-    width, height = scan.width, scan.height
-    info = VideoInfo(path=path, width=width, height=height, fps=fps, num_frames=num_frames, source=source)
-    _check_model_reader(info)
+    info = VideoInfo(path=path, width=scan.width, height=scan.height, fps=fps, num_frames=num_frames, source=source)
+    disagreement = _check_model_reader(info)
+    if disagreement and source is None:  # the plan would not match what the model gets: convert, as above
+        copy = _converted_path(path)
+        if not copy.exists():
+            _transcode(path, copy, _steady_rate(scan), 0)
+        print(f"{path.name}: {disagreement}; the course uses a constant-rate copy of it, made once in {copy.parent}.")
+        return _probe_file(copy, source=path)
+    if disagreement:
+        raise VideoError(f"{source}: {disagreement}, even in its converted copy {path}. {_fix_hint(source)}")
     return info
 
 
-def _check_model_reader(info: VideoInfo) -> None:
-    """Open ``info.path`` with the reader qwen-vl-utils will use; refuse what it cannot read."""
+def _check_model_reader(info: VideoInfo) -> str | None:
+    """Open ``info.path`` with the reader qwen-vl-utils will use; refuse what it cannot read.
+
+    Returns how the reader's view (frame count, rate, size) differs from ``info``, or None when it agrees.
+    """
     from qwen_vl_utils.vision_process import get_video_reader_backend
 
     backend = get_video_reader_backend()
@@ -506,11 +516,9 @@ def _check_model_reader(info: VideoInfo) -> None:
             f"{str(exc).strip().splitlines()[0][:160]}). {_fix_hint(info.source or path)}"
         ) from None
     if count != info.num_frames or abs(fps - info.fps) > 1e-3 * info.fps or shape != (info.height, info.width):
-        raise VideoError(
-            f"{info.source or path}: the model's reader ({backend}) sees {count} frames at {fps:g} fps, "
-            f"{shape[1]}x{shape[0]}, but the file holds {info.num_frames} at {info.fps:g} fps, "
-            f"{info.width}x{info.height}. {_fix_hint(info.source or path)}"
-        )
+        return (f"the model's reader ({backend}) sees {count} frames at {fps:g} fps, {shape[1]}x{shape[0]}, "
+                f"where the file holds {info.num_frames} at {info.fps:g} fps, {info.width}x{info.height}")
+    return None
 
 
 # ---------------------------------------------------------------------------------------------

@@ -230,7 +230,27 @@ def test_unreadable_for_the_model_is_refused_with_a_fix_that_works(tiny, tmp_pat
     assert len(frames) >= 2 and times == sorted(times)
 
 
+def test_a_clip_the_models_reader_counts_differently_is_converted(make_clip, monkeypatch, capsys):
+    clip = make_clip(fps=10, seconds=2, name="odd.mp4")
+    real = video._check_model_reader
+
+    def disagrees_on_originals(info):
+        return "the model's reader (decord) sees 19 frames" if info.source is None else real(info)
+
+    monkeypatch.setattr(video, "_check_model_reader", disagrees_on_originals)
+    info = probe_video(clip)
+    assert info.source == clip and info.path != clip and info.num_frames == 20
+    assert "odd.mp4: the model's reader (decord) sees 19 frames; the course uses" in capsys.readouterr().out
+
+
 # ---------------------------------------------------------------------------------------- arguments
+
+
+@pytest.mark.parametrize("given", [None, 3, "", "   "])
+def test_video_argument_is_named(given):
+    with pytest.raises(ValueError, match="^video "):
+        probe_video(given)
+
 
 
 @pytest.mark.parametrize(("kwargs", "named"), [
