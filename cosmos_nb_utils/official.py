@@ -53,7 +53,8 @@ SAMPLING_SOURCES = {
     # REASON1 examples/benchmark/configs/evaluate.yaml + tools/eval/evaluate.py (reasoning answers)
     "benchmark": {"do_sample": True, "temperature": 0.6, "top_p": 0.95, "top_k": 0, "repetition_penalty": 1.0,
                   "max_new_tokens": 1024},
-    # REASON1 examples/post_training/configs/rl.toml ([train.train_policy] temperature; vLLM rollout defaults)
+    # REASON1 examples/post_training/configs/rl.toml ([train.train_policy] temperature, [rollout]
+    # max_response_length); COSMOS_RL cosmos_rl/policy/config SamplingConfig defaults for the rest
     "rl rollout": {"do_sample": True, "temperature": 0.9, "top_p": 1.0, "top_k": 0, "repetition_penalty": 1.0,
                    "max_new_tokens": 6144},
 }
@@ -187,6 +188,21 @@ def benchmark_retry_sampling(answer_type: str, retry: int) -> dict:
     return {**base, "max_new_tokens": longer, "temperature": min(base["temperature"] + 0.05 * retry, 0.9)}
 
 
+# --- The RL prompt (what the rewards were applied to) --------------------------------------------
+# REASON1 examples/post_training/tools/dataset/cosmos_grpo.py `__getitem__`: an empty system prompt; the
+# user text is the benchmark's question and options, the letter instruction, then this format line.
+RL_SYSTEM = ""
+RL_FORMAT_INSTRUCTION = (
+    "Please answer the question in the following format: "
+    "<think> your reasoning </think> <answer> your answer </answer>."
+)
+
+
+def rl_prompt(question: str, index2ans: Mapping[str, str]) -> str:
+    """The user text of one RL training question, as ``cosmos_grpo.py`` builds it."""
+    return benchmark_prompt(question, index2ans, "letter") + "\n" + RL_FORMAT_INSTRUCTION
+
+
 # --- The RL rewards (cosmos-rl) -----------------------------------------------------------------
 # COSMOS_RL cosmos_rl/dispatcher/algo/reward.py `format_reward_fn`: the text starts with <think>, holds no
 # other think tag before </think>, then exactly "\n\n", then one answer block, and nothing after it
@@ -218,6 +234,20 @@ def single_choice_reward(text: str, reference: str) -> float:
         return 0.0
     return 1.0 if _answer_or_whole(text).lower() == _answer_or_whole(reference).lower() else 0.0
 
+
+# --- Time-referenced captions -----------------------------------------------------------------------
+# REASON1 scripts/inference.py joins prompts/addons/english.txt and a prompt file's system prompt with a
+# blank line ("\n\n".join of the right-stripped parts); prompts/temporal_caption_text.yaml is the one for
+# captions with timestamps, asked with --timestamp (the overlay below).
+TEMPORAL_CAPTION_SYSTEM = (
+    "Always respond in English.\n\n"
+    "Please provide captions of all the events in the video with timestamps using the following format:\n"
+    "<start time> <end time> caption of event 1.\n"
+    "<start time> <end time> caption of event 2.\n\n"
+    "At each frame, the timestamp is embedded at the bottom of the video. "
+    "You need to extract the timestamp and answer the user question."
+)
+TEMPORAL_CAPTION_USER = "Describe the notable events in the provided video."
 
 # --- The timestamp overlay (cosmos_reason1_utils) ------------------------------------------------
 # REASON1 cosmos_reason1_utils/src/cosmos_reason1_utils/vision.py `overlay_text`, used by

@@ -29,8 +29,8 @@ def _font() -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(path, OVERLAY["font_size"])
 
 
-def _stamp(image: Image.Image, index: int, fps: float) -> Image.Image:
-    band, positions = OVERLAY["band_height"], OVERLAY["positions"]
+def _stamp(image: Image.Image, index: int, fps: float, positions: int) -> Image.Image:
+    band = OVERLAY["band_height"]
     width, height = image.size
     out = Image.new("RGB", (width, height + band), color="black")
     out.paste(image, (0, 0))
@@ -45,15 +45,20 @@ def _stamp(image: Image.Image, index: int, fps: float) -> Image.Image:
     return out
 
 
-def overlay_timestamps(frames: torch.Tensor | np.ndarray, fps: float) -> torch.Tensor | np.ndarray:
+def overlay_timestamps(frames: torch.Tensor | np.ndarray, fps: float,
+                       positions: int = OVERLAY["positions"]) -> torch.Tensor | np.ndarray:
     """Stamp sampled frames as the official overlay does; returns frames ``band_height`` pixels taller.
 
     ``frames``: the sampled video, either as qwen-vl-utils gives it (a ``(T, C, H, W)``
     tensor of 0-255 values) or as a ``(T, H, W, 3)`` uint8 array; the result has the same
     layout. ``fps`` is the *sampled* frame rate (frame ``i`` is labelled ``i / fps``).
+    ``positions`` is the official 2 (the temporal patch size); 1 puts every label in the
+    middle, to show what the alternation avoids.
     """
     if not isinstance(fps, (int, float)) or not np.isfinite(fps) or fps <= 0:
         raise ValueError(f"fps must be the sampled frame rate, a positive number, got {fps!r}.")
+    if not isinstance(positions, int) or positions < 1:
+        raise ValueError(f"positions must be a whole number >= 1, got {positions!r}.")
     as_tensor = isinstance(frames, torch.Tensor)
     if as_tensor:
         if frames.ndim != 4 or frames.shape[1] != 3:
@@ -63,7 +68,7 @@ def overlay_timestamps(frames: torch.Tensor | np.ndarray, fps: float) -> torch.T
         array = np.asarray(frames)
         if array.ndim != 4 or array.shape[-1] != 3 or array.dtype != np.uint8:
             raise ValueError(f"frames must be a (T, H, W, 3) uint8 array, got {array.dtype} {array.shape}.")
-    stamped = np.stack([np.asarray(_stamp(Image.fromarray(f), i, fps)) for i, f in enumerate(array)])
+    stamped = np.stack([np.asarray(_stamp(Image.fromarray(f), i, fps, positions)) for i, f in enumerate(array)])
     if not as_tensor:
         return stamped
     return torch.from_numpy(stamped).permute(0, 3, 1, 2).to(frames.dtype)
