@@ -8,7 +8,7 @@ BUILD  ?= build
 # A cell may run long on a GPU with the real 7B (a 4096-token answer); on CPU they take seconds.
 CELL_TIMEOUT ?= 1800
 
-.PHONY: env run test lab slides lint sync assets tiny clean
+.PHONY: env run test chromium lab slides lint sync assets tiny clean
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,7 +26,20 @@ run: env  ## execute every notebook top to bottom into build/ (.ipynb and .html)
 		--output-dir $(BUILD)/html $(BUILD)/notebooks/*.ipynb
 	@echo "Executed notebooks: $(BUILD)/notebooks   HTML to open in a browser: $(BUILD)/html"
 
-test: env  ## lint, unit tests (JupyterLab in headless Chromium included), every notebook under nbmake
+# The browser test drives JupyterLab in Debian's chromium (about 350 MB with its libraries). This step says what
+# it does: it installs chromium only when it is missing and we are root (as on CI), never silently in a test.
+chromium:  ## make sure Debian's chromium is there for the browser test (apt-get install as root when missing)
+	@if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then \
+		echo "chromium: found $$(command -v chromium || command -v chromium-browser)"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "chromium: missing; installing Debian's chromium for the browser test (apt-get, about 350 MB)"; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	else \
+		echo "chromium: missing and not root; the browser test will be skipped (under CI it fails)."; \
+		echo "          Install it with: sudo apt-get install chromium"; \
+	fi
+
+test: env chromium  ## lint, unit tests (JupyterLab in headless Chromium included), every notebook under nbmake
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest tests $(NBS) --nbmake --nbmake-timeout=600
 

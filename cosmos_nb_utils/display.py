@@ -239,21 +239,21 @@ def advantage_explorer(rewards: Sequence[float] = (2, 2, 1, 0, 0, 1), eps: float
 
 def show_cited_frames(video: str | os.PathLike, citations: list[tuple[float, str]], max_rows: int = 6):
     """Each cited time's frame next to the sentence that cites it."""
-    from .video import read_frames
+    from .video import frames_at
 
     if not citations:
         display(Markdown("*No timestamps were cited in this text.*"))
         return None
-    frames, src_fps = read_frames(video)
-    duration = len(frames) / src_fps
     rows = citations[:max_rows]
+    frames, info = frames_at(video, [t for t, _ in rows])  # only the cited frames, read as the model reads the clip
+    duration = info.duration
     fig, axes = plt.subplots(len(rows), 2, figsize=(10, 2.2 * len(rows)), squeeze=False,
                              gridspec_kw={"width_ratios": [1, 1.6]})
-    for (t, sentence), (ax_img, ax_txt) in zip(rows, axes):
+    for (t, sentence), frame, (ax_img, ax_txt) in zip(rows, frames, axes):
         ax_img.axis("off")
         ax_txt.axis("off")
-        if 0 <= t < duration:
-            ax_img.imshow(frames[int(t * src_fps)])
+        if frame is not None:
+            ax_img.imshow(frame)
             ax_img.set_title(f"{t:.2f} s", fontsize=9)
         else:
             ax_img.set_title(f"{t:.2f} s is outside the clip ({duration:.1f} s)", fontsize=9, color="red")

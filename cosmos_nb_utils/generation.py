@@ -16,6 +16,7 @@ from .official import DEFAULT_SAMPLING, OVERLAY, SAMPLING_SOURCES
 from .parsing import parse_reasoning
 from .prompts import build_messages
 from .video import (
+    AUTO,
     DEFAULT_FPS,
     DEFAULT_TOTAL_PIXELS,
     MAX_VISUAL_TOKENS,
@@ -101,7 +102,7 @@ def build_inputs(
     question: str,
     video: str | os.PathLike,
     *,
-    fps: float = DEFAULT_FPS,
+    fps: float | str = DEFAULT_FPS,
     total_pixels: int = DEFAULT_TOTAL_PIXELS,
     max_visual_tokens: int | None = MAX_VISUAL_TOKENS,
     system: str | None = None,
@@ -269,7 +270,7 @@ def ask(
     question: str,
     video: str | os.PathLike,
     *,
-    fps: float = DEFAULT_FPS,
+    fps: float | str = AUTO,
     total_pixels: int = DEFAULT_TOTAL_PIXELS,
     max_visual_tokens: int | None = MAX_VISUAL_TOKENS,
     reasoning: bool = True,
@@ -289,7 +290,8 @@ def ask(
     repetition_penalty 1.05, max_new_tokens 4096; ``official.SAMPLING_SOURCES`` has the
     others); pass any setting to override it, ``seed`` to repeat a run.
     ``timestamps=True`` stamps each sampled frame's time below it (the official overlay).
-    ``decoder`` picks the decoding loop (see :func:`generate`).
+    ``decoder`` picks the decoding loop (see :func:`generate`). ``fps="auto"`` (default) samples
+    at the highest rate up to 4 fps that fits ``max_visual_tokens`` (4 fps for every course clip).
     """
     if decoder not in DECODERS:
         raise ValueError(f"decoder must be one of {DECODERS}, not {decoder!r}.")

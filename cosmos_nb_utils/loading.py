@@ -28,8 +28,14 @@ def default_model() -> str:
     """``$COSMOS_NB_MODEL`` if set, else Cosmos-Reason1-7B on a CUDA GPU and the tiny model without one."""
     chosen = os.environ.get("COSMOS_NB_MODEL", "").strip()
     if chosen:
-        return ALIASES.get(chosen.lower(), chosen)
+        return _canonical(chosen)
     return COSMOS if torch.cuda.is_available() else TINY
+
+
+def _canonical(model_id: str) -> str:
+    """A model id with the course's aliases (``cosmos``, ``qwen``, ``base``, ``tiny``, any case) resolved."""
+    key = model_id.strip().lower()
+    return TINY if key == TINY else ALIASES.get(key, model_id.strip())
 
 
 def is_tiny(model_id: str) -> bool:
@@ -146,8 +152,12 @@ def load_model(
 
     from .tiny_model import tiny_model_path
 
-    model_id = str(model) if model is not None else default_model()
-    model_id = ALIASES.get(model_id.lower(), model_id)
+    if model is not None and (not isinstance(model, str | os.PathLike) or not str(model).strip()):
+        raise ValueError(
+            f"model must be a hub id, a local folder, or one of 'cosmos', 'qwen', 'tiny'; got {model!r}. "
+            "Leave it out to use the course's default (COSMOS_NB_MODEL, else Cosmos-Reason1-7B on a GPU)."
+        )
+    model_id = _canonical(str(model)) if model is not None else default_model()
     tiny = is_tiny(model_id)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     quantization = resolve_quantization(quantization, device)
