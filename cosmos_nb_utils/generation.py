@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -108,19 +109,27 @@ def build_inputs(
     system: str | None = None,
     reasoning: bool = True,
     timestamps: bool = False,
+    fits: Callable[[SamplePlan], bool] | None = None,
 ) -> tuple[SamplePlan, BatchFeature]:
     """Check the video, plan its cost, and build the model's inputs: the one input path of the course.
 
     :func:`ask` and :func:`cosmos_nb_utils.grpo.sample_group` both go through it. Bad files
-    and over-budget requests are refused here, before any model runs.
+    and over-budget requests are refused here, before any model runs. With ``fps="auto"``
+    the rate chosen also passes ``fits`` (for example the GPU-memory check) and leaves room
+    for the timestamp band's extra row of tokens.
     """
-    plan = plan_sampling(video, fps, total_pixels, max_visual_tokens)
-    if timestamps and max_visual_tokens is not None:
+
+    def with_band(plan: SamplePlan) -> int:
         t, h, w = plan.grid_thw
-        with_band = t * (h + OVERLAY["band_height"] // PATCH) * w // 4
-        if with_band > max_visual_tokens:
-            raise BudgetError(f"{plan.summary()}; the timestamp band adds rows: {with_band:,} visual tokens, above "
-                              f"the limit of {max_visual_tokens:,}. Lower fps or total_pixels, or trim the clip.")
+        return t * (h + OVERLAY["band_height"] // PATCH) * w // 4
+
+    checks = [c for c in (fits, (lambda p: with_band(p) <= max_visual_tokens)
+                          if timestamps and max_visual_tokens is not None else None) if c is not None]
+    auto_fits = (lambda p: all(check(p) for check in checks)) if checks and str(fps).strip().lower() == AUTO else None
+    plan = plan_sampling(video, fps, total_pixels, max_visual_tokens, fits=auto_fits)
+    if timestamps and max_visual_tokens is not None and with_band(plan) > max_visual_tokens:
+        raise BudgetError(f"{plan.summary()}; the timestamp band adds rows: {with_band(plan):,} visual tokens, "
+                          f"above the limit of {max_visual_tokens:,}. Lower fps or total_pixels, or trim the clip.")
     messages = build_messages(question, plan.info.path, fps=plan.fps, total_pixels=total_pixels,
                               system=system, reasoning=reasoning)
     return plan, prepare_inputs(processor, messages, timestamps=timestamps)
@@ -296,9 +305,12 @@ def ask(
     if decoder not in DECODERS:
         raise ValueError(f"decoder must be one of {DECODERS}, not {decoder!r}.")
     settings = sampling_settings(model, preset, **sampling)
+    from .memory import fits_predicate
+
     plan, inputs = build_inputs(processor, question, video, fps=fps, total_pixels=total_pixels,
                                 max_visual_tokens=max_visual_tokens, system=system, reasoning=reasoning,
-                                timestamps=timestamps)
+                                timestamps=timestamps,
+                                fits=fits_predicate(model, max_new_tokens=settings["max_new_tokens"]))
     check_gpu_memory(model, plan, int(inputs["input_ids"].shape[1]), settings["max_new_tokens"], total_pixels)
     with track_gpu_peak() as peak:
         text, new_tokens, ttft, total = generate(model, processor, inputs, stream=stream, seed=seed,
