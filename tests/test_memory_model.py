@@ -102,7 +102,7 @@ def test_ask_refuses_before_the_model_runs_and_names_the_setting(on_gpu, tiny_bf
     monkeypatch.setattr(generation, "generate", lambda *a, **k: calls.append(1))
     on_gpu["free"] = MARGIN_GIB + 0.35
     with pytest.raises(GPUMemoryError, match="Nothing was run") as err:
-        ask(model, processor, "Is it safe to turn right?", CLIP)
+        ask(model, processor, "Is it safe to turn right?", CLIP, fps=4)
     assert calls == []  # the model never ran
     line = capsys.readouterr().out.strip()
     assert re.fullmatch(r"road_turn\.mp4: 32 frames, [\d,]+ prompt tokens \(2,304 visual\), predicted peak "
@@ -115,6 +115,21 @@ def test_ask_refuses_before_the_model_runs_and_names_the_setting(on_gpu, tiny_bf
     assert fps < 4
     assert fits(model, plan_sampling(CLIP, fps))
     assert not fits(model, plan_sampling(CLIP))
+
+
+def test_auto_fps_picks_a_rate_that_fits_the_memory(on_gpu, tiny_bf16, capsys):
+    """ask's default fps="auto" plans with the memory check as its hook: on a card with little free memory it
+    samples fewer frames instead of refusing."""
+    from cosmos_nb_utils.generation import build_inputs
+    from cosmos_nb_utils.memory import fits_predicate
+
+    model, processor = tiny_bf16
+    on_gpu["free"] = MARGIN_GIB + 0.35
+    plan, _ = build_inputs(processor, "Q?", CLIP, fps="auto", fits=fits_predicate(model))
+    assert plan.fps < 4 and fits(model, plan)
+    assert "fps=\"auto\"" in capsys.readouterr().out  # it says what it chose
+    on_gpu["free"] = 40.0
+    assert build_inputs(processor, "Q?", CLIP, fps="auto", fits=fits_predicate(model))[0].fps == 4
 
 
 def test_ask_check_passes_when_it_fits(on_gpu, tiny_bf16, capsys):
