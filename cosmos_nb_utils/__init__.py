@@ -14,8 +14,8 @@ import os
 if importlib.util.find_spec("decord") is not None:
     os.environ.setdefault("FORCE_QWENVL_VIDEO_READER", "decord")
 
-# Let PyTorch grow memory segments instead of caching fixed blocks: on an H100 this cut the
-# peak reserved memory of an 8k-token question from 9.6 to 7.7 GiB (benchmarks/RESULTS.md).
+# Let PyTorch grow memory segments instead of caching fixed blocks: it lowers the peak reserved
+# memory of a long question (benchmarks/RESULTS.md, "The allocator setting matters").
 # It must be set before CUDA starts, hence here.
 os.environ.setdefault("PYTORCH_CUDA_ALLOC_CONF", "expandable_segments:True")
 

@@ -87,7 +87,7 @@ class _Streamer(TextStreamer):
 
     Either decoder calls it in the calling thread. (The usual notebook recipe, a
     TextIteratorStreamer read while ``generate`` runs in a worker thread, halved
-    decode speed on an H100 in benchmarks/decode_order.py: 15 instead of 35 tok/s.)
+    decode speed on an H100: benchmarks/RESULTS.md, "Removed experiments".)
     """
 
     def __init__(self, tokenizer, echo: bool):

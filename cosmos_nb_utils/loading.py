@@ -14,9 +14,9 @@ QWEN_BASE = "Qwen/Qwen2.5-VL-7B-Instruct"
 TINY = "tiny"
 ALIASES = {"cosmos": COSMOS, "qwen": QWEN_BASE, "base": QWEN_BASE}
 QUANTIZATIONS = ("auto", "nf4", "int8", "bf16", "fp16", "fp32", "none")
-# GPU memory a question needs beyond the weights, CUDA context included: 1.4-1.7 GiB for
-# the course's clips (1.7k-3.5k visual tokens), 2.9 GiB for a 7.6k-token clip, measured on
-# an H100 (benchmarks/RESULTS.md). Used only to refuse hopeless cards early.
+# GPU memory a question needs beyond the weights, CUDA context included: a round figure
+# below what the course's clips measured (benchmarks/RESULTS.md, "GPU in use at peak" minus
+# "weights"). Used only to refuse hopeless cards early.
 RUNTIME_HEADROOM_GIB = 1.5
 
 
@@ -88,7 +88,7 @@ def _check_gpu_fits(quantization: str, keep_vision: bool) -> None:
     if total < need:
         raise ModelLoadError(
             f"This GPU has {total:.1f} GiB; the 7B in {quantization} needs about {need:.1f} GiB. "
-            "Use quantization='nf4' (about 7 GiB in all), or the tiny model (COSMOS_NB_MODEL=tiny) "
+            "Use quantization='nf4' (fits an 8 GB card), or the tiny model (COSMOS_NB_MODEL=tiny) "
             "to run the code without a big GPU."
         )
 
@@ -120,7 +120,7 @@ def load_model(
     follows the GPU (bf16 on 8.0+, fp16 on a T4) unless ``compute_dtype`` forces one.
     By default the vision encoder is quantized too (what fits an 8 GB card, see
     benchmarks/RESULTS.md); ``keep_vision_unquantized=True`` keeps it in 16 bit
-    (about 0.9 GiB more), and that is checked on the loaded model.
+    (more memory, same file), and that is checked on the loaded model.
     """
     from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
 
