@@ -54,8 +54,9 @@ MEMORY_SPEED = {
     "GPU in use at peak GiB": "gpu_used_gib", "time to first token s": "ttft_s", "decode tok/s": "decode_tok_s",
 }
 DECODER_CHECK = {
-    "raw file": "file", "compute": "compute", "scenario": "scenario", "generate tok/s": "generate_tok_s", "graph tok/s": "graph_tok_s",
-    "peak allocated GiB, generate / graph": "peak_pair", "graph equals the loop without graph": "graph_equals_eager_loop",
+    "raw file": "file", "compute": "compute", "scenario": "scenario", "generate tok/s": "generate_tok_s",
+    "graph tok/s": "graph_tok_s", "peak allocated GiB, generate / graph": "peak_pair",
+    "graph equals the loop without graph": "graph_equals_eager_loop",
     "first token differing from generate": "first_token_differing_from_generate",
 }
 

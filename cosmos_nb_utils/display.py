@@ -10,24 +10,26 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import HTML, Markdown, Video, display
 
+from .loading import model_facts
 from .video import DEFAULT_FPS, DEFAULT_TOTAL_PIXELS, plan_sampling, sampled_frames
 
 TINY_BANNER = (
     "<div style='border:2px solid #c0392b;background:#fdecea;padding:8px 12px;border-radius:6px'>"
     "<b>Tiny random model.</b> No GPU (or <code>COSMOS_NB_MODEL=tiny</code>): every cell runs the real "
-    "loading, video and generation code, but on a 1&nbsp;MB model with <b>random weights</b>. "
+    "loading, video and generation code, but on a model of two small layers with <b>random weights</b>. "
     "<b>Its answers are noise</b>, not Cosmos-Reason1's. Run on a GPU to see the real model.</div>"
 )
 
 
 def model_banner(model) -> None:
     """Say which model answers, and warn loudly when it is the tiny random one."""
-    if getattr(model, "is_tiny_random", False):
+    facts = model_facts(model)
+    if facts.tiny:
         display(HTML(TINY_BANNER))
     else:
-        name = getattr(model, "name_or_path", "") or model.config._name_or_path
-        q = getattr(model, "quantization", "")
-        display(Markdown(f"**Model:** `{name}` ({q}), footprint {model.get_memory_footprint() / 2**30:.2f} GiB"))
+        dtype = str(facts.compute_dtype).replace("torch.", "")
+        display(Markdown(f"**Model:** `{facts.name}` ({facts.quantization}, {dtype} compute), "
+                         f"footprint {model.get_memory_footprint() / 2**30:.2f} GiB"))
 
 
 def play_video(video: str | os.PathLike, width: int = 480) -> None:

@@ -10,6 +10,7 @@ import torch
 from transformers import BatchFeature, TextStreamer, set_seed
 
 from .decoding import graph_capturable, static_generate
+from .loading import model_facts
 from .memory import track_gpu_peak
 from .parsing import parse_reasoning
 from .prompts import build_messages
@@ -110,7 +111,7 @@ class _Streamer(TextStreamer):
 def sampling_settings(model, **overrides) -> dict:
     """The official sampling settings, shortened for the tiny model, with ``overrides`` applied."""
     settings = dict(OFFICIAL_SAMPLING)
-    if getattr(model, "is_tiny_random", False):
+    if model_facts(model).tiny:
         settings["max_new_tokens"] = TINY_MAX_NEW_TOKENS
     settings.update({k: v for k, v in overrides.items() if v is not None})
     if not settings.get("do_sample", True) or settings.get("temperature") == 0:
@@ -207,7 +208,7 @@ def ask(
         peak_gpu_allocated_gib=peak.allocated,
         peak_gpu_reserved_gib=peak.reserved,
         model_name=getattr(model, "name_or_path", "") or str(getattr(model.config, "_name_or_path", "")),
-        is_tiny=bool(getattr(model, "is_tiny_random", False)),
+        is_tiny=model_facts(model).tiny,
         plan=plan,
     )
 

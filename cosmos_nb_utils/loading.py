@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -22,6 +23,29 @@ RUNTIME_HEADROOM_GIB = 1.5
 
 class ModelLoadError(RuntimeError):
     """The model cannot be loaded here; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    """What the course needs to know about a loaded model; :func:`load_model` records it once."""
+
+    name: str  # hub id or folder ("tiny" for the tiny random model)
+    tiny: bool  # the tiny random-weight model: its answers are noise
+    quantization: str  # "nf4", "int8", "bf16", "fp16", "fp32" or "none"
+    compute_dtype: torch.dtype
+    vision_quantized: bool  # the vision encoder is quantized too (the default for nf4 and int8)
+
+
+def model_facts(model) -> ModelFacts:
+    """The facts :func:`load_model` recorded on ``model``; read from the model itself if it was loaded otherwise."""
+    facts = getattr(model, "cosmos_nb_facts", None)
+    if facts is not None:
+        return facts
+    kinds = quantized_modules(model)
+    low = kinds["4-bit"] or kinds["8-bit"]
+    quantization = "nf4" if kinds["4-bit"] else "int8" if kinds["8-bit"] else str(model.dtype).replace("torch.", "")
+    return ModelFacts(name=str(getattr(model.config, "_name_or_path", "")), tiny=False, quantization=quantization,
+                      compute_dtype=model.dtype, vision_quantized=any(".visual." in f".{n}." for n in low))
 
 
 def default_model() -> str:
@@ -110,6 +134,7 @@ def load_model(
     keep_vision_unquantized: bool = False,
     compute_dtype: torch.dtype | None = None,
     allow_cpu: bool = False,
+    device: str | None = None,
 ):
     """Load a Qwen2.5-VL-family model and its processor; returns ``(model, processor)``.
 
@@ -120,7 +145,9 @@ def load_model(
     follows the GPU (bf16 on 8.0+, fp16 on a T4) unless ``compute_dtype`` forces one.
     By default the vision encoder is quantized too (what fits an 8 GB card, see
     benchmarks/RESULTS.md); ``keep_vision_unquantized=True`` keeps it in 16 bit
-    (more memory, same file), and that is checked on the loaded model.
+    (more memory, same file), and that is checked on the loaded model. ``device``:
+    ``"cuda"`` or ``"cpu"`` (default: the GPU if there is one). What was loaded is
+    recorded once on the model: read it with :func:`model_facts`.
     """
     from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
 
@@ -129,7 +156,9 @@ def load_model(
     model_id = str(model) if model is not None else default_model()
     model_id = ALIASES.get(model_id.lower(), model_id)
     tiny = is_tiny(model_id)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if device not in ("cuda", "cpu"):
+        raise ValueError(f"device must be 'cuda' or 'cpu', got {device!r}")
     quantization = resolve_quantization(quantization, device)
     if device == "cpu" and not tiny and not allow_cpu:
         raise ModelLoadError(
@@ -163,8 +192,10 @@ def load_model(
             raise
         raise _not_available(model_id, exc) from None
     llm.eval()
-    llm.is_tiny_random = tiny
-    llm.quantization = quantization
+    llm.cosmos_nb_facts = ModelFacts(
+        name=model_id, tiny=tiny, quantization=quantization, compute_dtype=dtype,
+        vision_quantized=quantization in ("nf4", "int8") and not keep_vision_unquantized,
+    )
     if keep_vision_unquantized and quantization in ("nf4", "int8"):
         kinds = quantized_modules(llm)
         leaked = [n for n in kinds["4-bit"] + kinds["8-bit"] if ".visual." in f".{n}."]
