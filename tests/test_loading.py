@@ -47,6 +47,16 @@ def test_nf4_tiny_is_smaller_and_still_generates(tiny, tiny_dir):
     assert out.shape[1] == ids["input_ids"].shape[1] + 3
 
 
+def test_nf4_footprint_computed_from_the_architecture_matches_the_loaded_model(tiny_dir):
+    """Notebook 01: the formula and get_memory_footprint agree within 3% (the latter leaves out the block scales)."""
+    from cosmos_nb_utils.memory import meta_model, weight_footprints
+
+    model, _ = load_model("tiny", "nf4", device="cpu")
+    computed = weight_footprints(meta_model(model.config), keep_vision=False, kept_bytes=4)["nf4 + double quant"]
+    measured = model.get_memory_footprint() / 2**30
+    assert abs(measured - computed) / computed < 0.03
+
+
 def test_offline_hub_model_gives_clear_error(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ModelLoadError, match="hf download nvidia/Cosmos-Reason1-7B"):

@@ -71,8 +71,12 @@ def test_notebook_is_clean_and_complete(path):
     for section in ("Objectives", "Teaching:", "Summary"):
         assert section in text, f"{path.name} lacks {section}"
     assert max(len(c.source.splitlines()) for c in code) <= 30, "a cell this long belongs in cosmos_nb_utils"
-    if path.name >= "02":
-        assert any("solution" in c.metadata.get("tags", []) for c in code), "exercises need runnable solutions"
+    solutions = [c for c in code if "solution" in c.metadata.get("tags", [])]
+    if path.name >= "01":
+        assert solutions, "exercises need runnable solutions"
+    for cell in solutions:  # collapsed in JupyterLab and on Colab, as the README promises
+        assert cell.metadata.get("jupyter", {}).get("source_hidden") is True, f"{cell.id}: solution not collapsed"
+        assert cell.metadata.get("cellView") == "form" and cell.source.startswith("# @title Solution"), cell.id
 
 
 def test_assets_are_reproducible(tmp_path):
