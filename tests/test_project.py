@@ -42,6 +42,7 @@ def test_notebooks_list_in_readme_and_makefile_use_pyproject():
     makefile = (ROOT / "Makefile").read_text()
     assert 'pip install --quiet -e ".[torch,dev]"' in makefile
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+    assert "jupyter lab --allow-root" in makefile, "make lab must start as root too (containers, Colab-like machines)"
     readme = (ROOT / "README.md").read_text()
     for nb in NOTEBOOKS:
         assert nb.name in readme, f"README does not list {nb.name}"
