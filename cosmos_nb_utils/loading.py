@@ -43,7 +43,8 @@ def model_facts(model) -> ModelFacts:
         return facts
     kinds = quantized_modules(model)
     low = kinds["4-bit"] or kinds["8-bit"]
-    quantization = "nf4" if kinds["4-bit"] else "int8" if kinds["8-bit"] else str(model.dtype).replace("torch.", "")
+    unquantized = {torch.bfloat16: "bf16", torch.float16: "fp16", torch.float32: "fp32"}.get(model.dtype, "none")
+    quantization = "nf4" if kinds["4-bit"] else "int8" if kinds["8-bit"] else unquantized
     return ModelFacts(name=str(getattr(model.config, "_name_or_path", "")), tiny=False, quantization=quantization,
                       compute_dtype=model.dtype, vision_quantized=any(".visual." in f".{n}." for n in low))
 

@@ -87,7 +87,7 @@ def test_facts_of_a_model_loaded_otherwise(tiny_dir):
 
     model = Qwen2_5_VLForConditionalGeneration.from_pretrained(tiny_dir)
     facts = model_facts(model)
-    assert (facts.tiny, facts.quantization, facts.compute_dtype) == (False, "float32", torch.float32)
+    assert (facts.tiny, facts.quantization, facts.compute_dtype) == (False, "fp32", torch.float32)
 
 
 def test_missing_bitsandbytes_is_explained(monkeypatch):
