@@ -45,14 +45,20 @@ def show_frames(
     max_frames: int = 16,
     columns: int = 8,
     title: str | None = None,
+    timestamps: bool = False,
 ):
     """Draw the frames the model is given, each labelled with its time in the source.
 
     Long samples are thinned to ``max_frames`` evenly spaced ones for the figure
-    (the title says so); the model still sees all of them.
+    (the title says so); the model still sees all of them. ``timestamps=True`` shows
+    them with the official overlay, as ``ask(..., timestamps=True)`` gives them.
     """
     frames, times = sampled_frames(video, fps, total_pixels)
     plan = plan_sampling(video, fps, total_pixels, max_visual_tokens=None)
+    if timestamps:
+        from .overlay import overlay_timestamps
+
+        frames = overlay_timestamps(frames, plan.sampled_fps)
     keep = np.linspace(0, len(frames) - 1, min(max_frames, len(frames))).round().astype(int)
     rows = int(np.ceil(len(keep) / columns))
     aspect = frames.shape[1] / frames.shape[2]
@@ -64,6 +70,26 @@ def show_frames(
         ax.set_title(f"{times[i]:.2f} s", fontsize=9)
     shown = "" if len(keep) == len(frames) else f" (showing {len(keep)})"
     fig.suptitle(title or f"{plan.summary()}{shown}", fontsize=10)
+    fig.tight_layout()
+    plt.show()
+    return fig
+
+
+def show_fused_labels(video: str | os.PathLike, fps: float = DEFAULT_FPS, total_pixels: int = DEFAULT_TOTAL_PIXELS):
+    """The timestamp band of the first two sampled frames, averaged (roughly what one temporal patch mixes),
+    with the official alternating label positions and with one position for both."""
+    from .official import OVERLAY
+    from .overlay import overlay_timestamps
+
+    frames, _ = sampled_frames(video, fps, total_pixels)
+    sampled = plan_sampling(video, fps, total_pixels, max_visual_tokens=None).sampled_fps
+    band = OVERLAY["band_height"]
+    fig, axes = plt.subplots(2, 1, figsize=(7, 1.8))
+    for ax, positions, name in zip(axes, (OVERLAY["positions"], 1), ("official: two positions", "one position")):
+        pair = overlay_timestamps(frames[:2], sampled, positions=positions)[:, -band:].astype(np.float32)
+        ax.imshow(pair.mean(axis=0).astype(np.uint8))
+        ax.set_title(f"{name}: frames 0 and 1 averaged", fontsize=9)
+        ax.axis("off")
     fig.tight_layout()
     plt.show()
     return fig
@@ -282,6 +308,6 @@ def plot_training(history) -> None:
     ax[0].plot(steps, [h.mean_reward for h in history], marker=".")
     ax[0].set(xlabel="GRPO step", ylabel="expected reward (max 2)", title="Mean reward")
     ax[1].plot(steps, [h.p_good for h in history], marker=".", color="tab:green")
-    ax[1].set(xlabel="GRPO step", ylabel="probability", ylim=(0, 1), title="P(formatted and correct)")
+    ax[1].set(xlabel="GRPO step", ylabel="probability", ylim=(0, 1), title="P(an answer earning both rewards)")
     fig.tight_layout()
     plt.show()

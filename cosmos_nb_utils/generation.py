@@ -12,19 +12,22 @@ from transformers import BatchFeature, TextStreamer, set_seed
 from .decoding import graph_capturable, static_generate
 from .loading import model_facts
 from .memory import track_gpu_peak
+from .official import DEFAULT_SAMPLING, OVERLAY, SAMPLING_SOURCES
 from .parsing import parse_reasoning
 from .prompts import build_messages
-from .video import DEFAULT_FPS, DEFAULT_TOTAL_PIXELS, MAX_VISUAL_TOKENS, SamplePlan, plan_sampling
+from .video import (
+    DEFAULT_FPS,
+    DEFAULT_TOTAL_PIXELS,
+    MAX_VISUAL_TOKENS,
+    PATCH,
+    BudgetError,
+    SamplePlan,
+    plan_sampling,
+)
 
-# The official sampling settings of Cosmos-Reason1.
-OFFICIAL_SAMPLING = {
-    "do_sample": True,
-    "temperature": 0.6,
-    "top_p": 0.95,
-    "top_k": 0,  # off, as in the official vLLM settings (a checkpoint's own top_k would otherwise apply)
-    "repetition_penalty": 1.05,
-    "max_new_tokens": 4096,
-}
+# The settings ``ask`` samples with unless told otherwise (see official.SAMPLING_SOURCES for all four
+# official sources; ``top_k=0`` is off, so a checkpoint's own top_k cannot apply).
+OFFICIAL_SAMPLING = SAMPLING_SOURCES[DEFAULT_SAMPLING]
 # How answers are decoded: see ``generate``.
 DECODERS = ("graph", "generate")
 # The tiny random model only produces noise: no need to wait for 4096 tokens of it.
@@ -62,13 +65,19 @@ class Answer:
         )
 
 
-def prepare_inputs(processor, messages: list[dict]) -> BatchFeature:
+def sampled_fps(metadata: dict) -> float:
+    """The frame rate a video was sampled at, from qwen-vl-utils' metadata."""
+    return len(metadata["frames_indices"]) / metadata["total_num_frames"] * metadata["fps"]
+
+
+def prepare_inputs(processor, messages: list[dict], *, timestamps: bool = False) -> BatchFeature:
     """Processor inputs for ``messages``, with each video's sampled frame rate passed on.
 
     ``qwen_vl_utils`` samples the frames; the sampling metadata (source fps and the
     indices kept) must reach the processor, otherwise transformers 5 assumes the
     source frame rate and squeezes the video's temporal positions (0.083 s instead
-    of 0.5 s per grid step at fps 4).
+    of 0.5 s per grid step at fps 4). ``timestamps=True`` stamps each sampled frame's
+    time below it, as the official ``--timestamp`` option does (:mod:`cosmos_nb_utils.overlay`).
     """
     from qwen_vl_utils import process_vision_info
 
@@ -78,9 +87,42 @@ def prepare_inputs(processor, messages: list[dict]) -> BatchFeature:
     )
     kwargs = dict(video_kwargs)
     if videos:
-        frames, metadata = zip(*videos)
-        kwargs.update(videos=list(frames), video_metadata=list(metadata), cap_pixels_per_frame=True)
+        frames, metadata = (list(x) for x in zip(*videos))
+        if timestamps:
+            from .overlay import overlay_timestamps
+
+            frames = [overlay_timestamps(f, sampled_fps(m)) for f, m in zip(frames, metadata)]
+        kwargs.update(videos=frames, video_metadata=metadata, cap_pixels_per_frame=True)
     return processor(text=[prompt], images=images, padding=True, return_tensors="pt", **kwargs)
+
+
+def build_inputs(
+    processor,
+    question: str,
+    video: str | os.PathLike,
+    *,
+    fps: float = DEFAULT_FPS,
+    total_pixels: int = DEFAULT_TOTAL_PIXELS,
+    max_visual_tokens: int | None = MAX_VISUAL_TOKENS,
+    system: str | None = None,
+    reasoning: bool = True,
+    timestamps: bool = False,
+) -> tuple[SamplePlan, BatchFeature]:
+    """Check the video, plan its cost, and build the model's inputs: the one input path of the course.
+
+    :func:`ask` and :func:`cosmos_nb_utils.grpo.sample_group` both go through it. Bad files
+    and over-budget requests are refused here, before any model runs.
+    """
+    plan = plan_sampling(video, fps, total_pixels, max_visual_tokens)
+    if timestamps and max_visual_tokens is not None:
+        t, h, w = plan.grid_thw
+        with_band = t * (h + OVERLAY["band_height"] // PATCH) * w // 4
+        if with_band > max_visual_tokens:
+            raise BudgetError(f"{plan.summary()}; the timestamp band adds rows: {with_band:,} visual tokens, above "
+                              f"the limit of {max_visual_tokens:,}. Lower fps or total_pixels, or trim the clip.")
+    messages = build_messages(question, plan.info.path, fps=plan.fps, total_pixels=total_pixels,
+                              system=system, reasoning=reasoning)
+    return plan, prepare_inputs(processor, messages, timestamps=timestamps)
 
 
 class _Streamer(TextStreamer):
@@ -108,9 +150,12 @@ class _Streamer(TextStreamer):
             print(text, flush=True, end="" if not stream_end else None)
 
 
-def sampling_settings(model, **overrides) -> dict:
-    """The official sampling settings, shortened for the tiny model, with ``overrides`` applied."""
-    settings = dict(OFFICIAL_SAMPLING)
+def sampling_settings(model, preset: str = DEFAULT_SAMPLING, **overrides) -> dict:
+    """The settings of an official ``preset`` (see ``official.SAMPLING_SOURCES``), shortened for the
+    tiny model, with ``overrides`` applied."""
+    if preset not in SAMPLING_SOURCES:
+        raise ValueError(f"preset must be one of {sorted(SAMPLING_SOURCES)}, got {preset!r}.")
+    settings = dict(SAMPLING_SOURCES[preset])
     if model_facts(model).tiny:
         settings["max_new_tokens"] = TINY_MAX_NEW_TOKENS
     settings.update({k: v for k, v in overrides.items() if v is not None})
@@ -172,24 +217,29 @@ def ask(
     max_visual_tokens: int | None = MAX_VISUAL_TOKENS,
     reasoning: bool = True,
     system: str | None = None,
+    timestamps: bool = False,
     stream: bool = True,
     seed: int | None = None,
     decoder: str = "graph",
+    preset: str = DEFAULT_SAMPLING,
     **sampling,
 ) -> Answer:
     """Ask ``question`` about ``video`` and return the parsed, measured :class:`Answer`.
 
     The video is checked and its visual-token cost planned before the model runs
     (clear errors for bad files and over-budget requests). Sampling follows the
-    official settings (temperature 0.6, top_p 0.95, repetition_penalty 1.05,
-    max_new_tokens 4096); pass any of them to override, ``seed`` to repeat a run.
+    official ``preset`` (default: the model card's temperature 0.6, top_p 0.95,
+    repetition_penalty 1.05, max_new_tokens 4096; ``official.SAMPLING_SOURCES`` has the
+    others); pass any setting to override it, ``seed`` to repeat a run.
+    ``timestamps=True`` stamps each sampled frame's time below it (the official overlay).
     ``decoder`` picks the decoding loop (see :func:`generate`).
     """
-    plan = plan_sampling(video, fps, total_pixels, max_visual_tokens)
-    messages = build_messages(question, plan.info.path, fps=fps, total_pixels=total_pixels,
-                              system=system, reasoning=reasoning)
-    inputs = prepare_inputs(processor, messages)
-    settings = sampling_settings(model, **sampling)
+    if decoder not in DECODERS:
+        raise ValueError(f"decoder must be one of {DECODERS}, not {decoder!r}.")
+    settings = sampling_settings(model, preset, **sampling)
+    plan, inputs = build_inputs(processor, question, video, fps=fps, total_pixels=total_pixels,
+                                max_visual_tokens=max_visual_tokens, system=system, reasoning=reasoning,
+                                timestamps=timestamps)
     with track_gpu_peak() as peak:
         text, new_tokens, ttft, total = generate(model, processor, inputs, stream=stream, seed=seed,
                                                  decoder=decoder, **settings)
@@ -214,11 +264,25 @@ def ask(
 
 
 
-def compare_timing(processor, messages: list[dict]) -> dict[str, float]:
-    """Seconds per temporal grid step as the processor sees them: the article's way vs. with metadata.
+def temporal_positions(model, inputs: BatchFeature) -> list[int]:
+    """The temporal (first) mRoPE coordinate of each temporal grid step of the prompt's video."""
+    position_ids, _ = model.model.get_rope_index(
+        inputs["input_ids"], inputs["mm_token_type_ids"], video_grid_thw=inputs["video_grid_thw"],
+        second_per_grid_ts=inputs["second_per_grid_ts"], attention_mask=inputs["attention_mask"],
+    )
+    is_video = inputs["input_ids"][0] == model.config.video_token_id
+    t, h, w = (int(x) for x in inputs["video_grid_thw"][0])
+    per_token = position_ids[0, 0, is_video]
+    return per_token.reshape(t, h * w // 4)[:, 0].tolist()
 
-    The article passes only the frames; transformers 5 then assumes the source
-    frame rate. The right value is ``temporal_patch_size / fps`` (0.5 at fps 4).
+
+def compare_timing(model, processor, messages: list[dict]) -> dict[str, dict]:
+    """The article's way (frames only) against the course's (with sampling metadata), for one video.
+
+    For each path: ``seconds_per_step`` (``second_per_grid_ts``, the time between two
+    temporal grid steps as the model is told it; right: ``temporal_patch_size / fps``, 0.5
+    at fps 4) and ``positions``, the temporal position id of each grid step, which
+    transformers computes as ``(step * seconds_per_step * tokens_per_second).long()``.
     """
     from qwen_vl_utils import process_vision_info
 
@@ -226,8 +290,9 @@ def compare_timing(processor, messages: list[dict]) -> dict[str, float]:
     images, videos, _ = process_vision_info(messages, return_video_kwargs=True)
     article = processor(text=[prompt], images=images, videos=videos, return_tensors="pt", cap_pixels_per_frame=True)
     right = prepare_inputs(processor, messages)
-    return {"article (frames only)": float(article["second_per_grid_ts"][0]),
-            "with sampling metadata": float(right["second_per_grid_ts"][0])}
+    return {name: {"seconds_per_step": float(inputs["second_per_grid_ts"][0]),
+                   "positions": temporal_positions(model, inputs)}
+            for name, inputs in (("article (frames only)", article), ("with sampling metadata", right))}
 
 
 def compare_decoders(model, processor, question: str, video, *, new_tokens: int = 128,

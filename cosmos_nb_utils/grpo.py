@@ -8,17 +8,33 @@ import numpy as np
 import torch
 from torch import nn
 
+from .official import RL_RECIPE
 from .rewards import accuracy_reward, format_reward, group_advantages
+from .video import DEFAULT_FPS, DEFAULT_TOTAL_PIXELS, MAX_VISUAL_TOKENS
+
+# How the per-token losses of a group become one number (the names are cosmos-rl's `loss_type`):
+# "token-mean": every token of the group weighs the same (cosmos-rl's default; TRL's "bnpo");
+# "seq-mean-token-mean": mean over each answer's tokens, then over answers (DeepSeekMath; TRL's "grpo");
+# "dr-grpo": sum over all tokens / (answers * max_tokens), a constant (Dr. GRPO; TRL's "dr_grpo",
+# cosmos-rl's seq-mean-token-mean with `unbiased_loss_max_tokens`).
+LOSS_AGGREGATIONS = ("token-mean", "seq-mean-token-mean", "dr-grpo")
 
 
-def completion_logprobs(model, sequences: torch.Tensor, prompt_len: int, **prompt_inputs) -> torch.Tensor:
+def completion_logprobs(model, sequences: torch.Tensor, prompt_len: int, *, temperature: float = 1.0,
+                        **prompt_inputs) -> torch.Tensor:
     """Per-token log-probabilities of each completion (the rows of ``sequences`` after ``prompt_len``).
 
     ``prompt_inputs`` is the processor batch of the one shared prompt. Completions are
     scored one at a time, keeping logits only for the completion's positions: a 7B's
     logits over its 152k-token vocabulary for a whole group at once would not fit a small GPU.
+    The logits are divided by the sampling ``temperature`` first, as TRL and cosmos-rl do,
+    so the probabilities are those the answers were sampled from.
     Returns a (group, completion_length) tensor.
     """
+    if not isinstance(temperature, (int, float)) or not temperature > 0:
+        raise ValueError(f"temperature must be a positive number (the sampling temperature), got {temperature!r}.")
+    if not isinstance(prompt_len, int) or not 0 < prompt_len < sequences.shape[1]:
+        raise ValueError(f"prompt_len must be between 1 and the sequence length - 1, got {prompt_len!r}.")
     length = sequences.shape[1]
     extra = {k: v for k, v in prompt_inputs.items() if k not in ("input_ids", "attention_mask")}
     if "mm_token_type_ids" in extra:  # completions are text (type 0)
@@ -28,7 +44,7 @@ def completion_logprobs(model, sequences: torch.Tensor, prompt_len: int, **promp
     for row in sequences.split(1):
         logits = model(input_ids=row, attention_mask=torch.ones_like(row), logits_to_keep=length - prompt_len + 1,
                        **extra).logits[:, :-1]
-        logp = torch.log_softmax(logits.float(), dim=-1)
+        logp = torch.log_softmax(logits.float() / temperature, dim=-1)
         rows.append(logp.gather(-1, row[:, prompt_len:].unsqueeze(-1)).squeeze(-1))
     return torch.cat(rows)
 
@@ -36,40 +52,67 @@ def completion_logprobs(model, sequences: torch.Tensor, prompt_len: int, **promp
 def clipped_surrogate_loss(
     logp_new: torch.Tensor,
     logp_old: torch.Tensor,
-    advantages: torch.Tensor,
+    advantages: torch.Tensor | np.ndarray,
     mask: torch.Tensor | None = None,
     *,
     clip_eps: float = 0.2,
     kl_coef: float = 0.0,
     logp_ref: torch.Tensor | None = None,
+    aggregation: str = "token-mean",
+    max_tokens: int | None = None,
 ) -> torch.Tensor:
-    """GRPO's token-level loss: ``-min(ratio * A, clip(ratio, 1-eps, 1+eps) * A) + beta * KL``.
+    """GRPO's loss: ``-min(ratio * A, clip(ratio, 1-eps, 1+eps) * A) + beta * KL`` per token, then aggregated.
 
-    ``ratio = exp(logp_new - logp_old)``; each token of completion ``i`` gets advantage
-    ``A_i``. The KL term (k3 estimator against ``logp_ref``) is weighted by ``kl_coef``;
-    Cosmos-Reason1's recipe sets it to 0. Averages over the tokens in ``mask``.
+    ``logp_new``/``logp_old`` are (answers, tokens); ``ratio = exp(logp_new - logp_old)``;
+    every token of answer ``i`` gets advantage ``A_i`` (``advantages`` has one value per
+    answer). The KL term (k3 estimator against ``logp_ref``) is weighted by ``kl_coef``;
+    Cosmos-Reason1's recipe sets it to 0. ``mask`` marks real tokens (1) and padding (0).
+    ``aggregation`` is one of :data:`LOSS_AGGREGATIONS`; ``"dr-grpo"`` needs ``max_tokens``.
     """
-    adv = advantages.reshape(-1, 1).to(logp_new.dtype)
+    if not (isinstance(logp_new, torch.Tensor) and isinstance(logp_old, torch.Tensor)):
+        raise ValueError("logp_new and logp_old must be torch tensors of shape (answers, tokens).")
+    if logp_new.ndim != 2 or logp_new.shape != logp_old.shape:
+        raise ValueError(f"logp_new {tuple(logp_new.shape)} and logp_old {tuple(logp_old.shape)} must both be "
+                         "(answers, tokens).")
+    adv = torch.as_tensor(advantages, dtype=logp_new.dtype, device=logp_new.device).reshape(-1)
+    if adv.numel() != logp_new.shape[0]:
+        raise ValueError(f"advantages has {adv.numel()} values for {logp_new.shape[0]} answers: give one per answer.")
+    if mask is not None and tuple(mask.shape) != tuple(logp_new.shape):
+        raise ValueError(f"mask {tuple(mask.shape)} must have the shape of logp_new {tuple(logp_new.shape)}.")
+    if not isinstance(clip_eps, (int, float)) or not clip_eps >= 0:
+        raise ValueError(f"clip_eps must be a number >= 0, got {clip_eps!r}.")
+    if aggregation not in LOSS_AGGREGATIONS:
+        raise ValueError(f"aggregation must be one of {LOSS_AGGREGATIONS}, got {aggregation!r}.")
+    if aggregation == "dr-grpo" and not (isinstance(max_tokens, int) and max_tokens >= logp_new.shape[1]):
+        raise ValueError("aggregation='dr-grpo' divides by a constant: pass max_tokens, the generation limit "
+                         f"(at least the {logp_new.shape[1]} tokens given).")
+    adv = adv[:, None]
     ratio = torch.exp(logp_new - logp_old)
     per_token = -torch.minimum(ratio * adv, torch.clamp(ratio, 1 - clip_eps, 1 + clip_eps) * adv)
     if kl_coef and logp_ref is not None:
         diff = logp_ref - logp_new
         per_token = per_token + kl_coef * (torch.exp(diff) - diff - 1)
-    if mask is None:
-        mask = torch.ones_like(per_token)
-    return (per_token * mask).sum() / mask.sum().clamp(min=1)
+    mask = torch.ones_like(per_token) if mask is None else mask.to(per_token.dtype)
+    summed = (per_token * mask).sum(dim=1)
+    if aggregation == "token-mean":
+        return summed.sum() / mask.sum().clamp(min=1)
+    if aggregation == "seq-mean-token-mean":
+        return (summed / mask.sum(dim=1).clamp(min=1)).mean()
+    return summed.sum() / (len(summed) * max_tokens)
 
 
-# A toy policy: a distribution over whole answer strings for one MCQ question, so a learner can
-# watch GRPO move probability onto well-formatted, correct answers in a few real optimiser steps.
+# A toy policy: a distribution over whole answer strings for one MCQ question (key A), so a learner can
+# watch GRPO move probability in a few real optimiser steps. The rewards are cosmos-rl's rules
+# (official.py): accuracy = the first <answer> block is exactly the key, format = "<think>...</think>",
+# exactly two newlines, one answer block, nothing after it.
 TOY_ANSWERS = [
-    "<think>The ball falls, then bounces lower each time.</think> <answer>A</answer>",
-    "<think>Bounces lose height over time.</think> <answer>B</answer>",
-    "<think>Hard to tell.</think> <answer>C</answer>",
-    "<answer>A</answer>",
-    "A, because the ball loses energy.",
-    "<think>It plays forward.</think>",
-    "<think>The bounces grow.</think><answer>B</answer> <answer>A</answer>",
+    "<think>The ball falls, then bounces lower each time.</think>\n\n<answer>A</answer>",  # right, formatted
+    "<think>Bounces lose height over time.</think>\n\n<answer>B</answer>",  # wrong, formatted
+    "<think>The ball loses energy.</think> <answer>A</answer>",  # right, but one space instead of two newlines
+    "<answer>A</answer>",  # right, no reasoning
+    "<think>It slows down.</think>\n\n<answer>(A) forward</answer>",  # the benchmark's point, not the reward's
+    "<think>It plays forward.</think>",  # no answer
+    "<think>Hard to say.</think>\n\n<answer>A</answer> <answer>B</answer>",  # the hedge: full reward
     "I am not sure.",
 ]
 TOY_KEY = "A"
@@ -79,7 +122,7 @@ TOY_KEY = "A"
 class ToyStep:
     step: int
     mean_reward: float
-    p_good: float  # probability of a well-formatted, correct answer
+    p_good: float  # probability of an answer earning both rewards
     loss: float
 
 
@@ -89,12 +132,18 @@ def toy_rewards(answers: list[str] = TOY_ANSWERS, key: str = TOY_KEY) -> np.ndar
 
 
 def train_toy_policy(steps: int = 30, group_size: int = 8, lr: float = 0.5, seed: int = 0,
-                     clip_eps: float = 0.2, inner_epochs: int = 2, std: str = "sample") -> list[ToyStep]:
+                     clip_eps: float = 0.2, inner_epochs: int = 2, std: str = "sample",
+                     scale: str = "group", eps: float = 1e-4) -> list[ToyStep]:
     """Run real GRPO on a softmax policy over :data:`TOY_ANSWERS` and return its history.
 
-    Each step samples a group, scores it with both rewards, normalises the rewards
-    within the group and takes ``inner_epochs`` Adam steps on the clipped surrogate.
+    Each step samples a group, scores it with both rewards, turns the rewards into
+    advantages with :func:`~cosmos_nb_utils.rewards.group_advantages` (``std``, ``scale``
+    and ``eps`` as there: ``scale="none"`` is Dr. GRPO) and takes ``inner_epochs`` Adam
+    steps on the clipped surrogate. Each answer is one action here, so how the loss is
+    averaged over tokens does not matter (it does for real answers: see notebook 06).
     """
+    if not isinstance(group_size, int) or group_size < 1:
+        raise ValueError(f"group_size must be a whole number >= 1, got {group_size!r}.")
     gen = torch.Generator().manual_seed(seed)
     logits = nn.Parameter(torch.zeros(len(TOY_ANSWERS)))
     opt = torch.optim.Adam([logits], lr=lr)
@@ -108,7 +157,7 @@ def train_toy_policy(steps: int = 30, group_size: int = 8, lr: float = 0.5, seed
         history.append(ToyStep(step, float((probs * table).sum()), float(probs[good].sum()), float("nan")))
         if step == steps:
             break
-        adv = torch.tensor(group_advantages(rewards.numpy(), std=std), dtype=torch.float32)
+        adv = torch.tensor(group_advantages(rewards.numpy(), std=std, scale=scale, eps=eps), dtype=torch.float32)
         logp_old = torch.log_softmax(logits.detach(), -1)[picks].unsqueeze(-1)
         for _ in range(inner_epochs):
             logp_new = torch.log_softmax(logits, -1)[picks].unsqueeze(-1)
@@ -129,12 +178,18 @@ class Group:
     prompt_len: int
     prompt_inputs: dict
     mask: torch.Tensor  # 1 for real completion tokens, 0 for padding after the end token
+    temperature: float  # the sampling temperature (score the tokens at the same one)
 
 
-def sample_group(model, processor, question: str, video, *, group_size: int = 8, max_new_tokens: int = 256,
-                 seed: int | None = 0, **ask_kwargs) -> Group:
+def sample_group(model, processor, question: str, video, *, group_size: int = RL_RECIPE["group size (n_generation)"],
+                 max_new_tokens: int = 256, seed: int | None = 0, fps: float = DEFAULT_FPS,
+                 total_pixels: int = DEFAULT_TOTAL_PIXELS, max_visual_tokens: int | None = MAX_VISUAL_TOKENS,
+                 system: str | None = None, reasoning: bool = True, preset: str = "rl rollout") -> Group:
     """Sample ``group_size`` answers to one video question (GRPO's rollout).
 
+    The inputs go through :func:`~cosmos_nb_utils.generation.build_inputs`, as for ``ask``.
+    Sampling follows the official RL rollout (``preset="rl rollout"``: temperature 0.9,
+    no top-p, no repetition penalty), with answers capped at ``max_new_tokens``.
     Answers are sampled one after the other (seeds ``seed``, ``seed + 1``, ...), so the
     GPU never holds more than one answer's activations: a whole group in one batch
     would multiply the video's memory by ``group_size``. Each answer is decoded with
@@ -143,14 +198,16 @@ def sample_group(model, processor, question: str, video, *, group_size: int = 8,
     from transformers import set_seed
 
     from .decoding import static_generate
-    from .generation import prepare_inputs, sampling_settings
-    from .prompts import build_messages
-    from .video import plan_sampling
+    from .generation import build_inputs, sampling_settings
 
-    fps = ask_kwargs.pop("fps", 4.0)
-    plan = plan_sampling(video, fps, **ask_kwargs)
-    inputs = prepare_inputs(processor, build_messages(question, plan.info.path, fps=fps, **ask_kwargs)).to(model.device)
-    settings = sampling_settings(model, max_new_tokens=max_new_tokens)
+    if not isinstance(group_size, int) or group_size < 1:
+        raise ValueError(f"group_size must be a whole number >= 1 (GRPO compares answers), got {group_size!r}.")
+    if not isinstance(max_new_tokens, int) or max_new_tokens < 1:
+        raise ValueError(f"max_new_tokens must be a whole number >= 1, got {max_new_tokens!r}.")
+    settings = sampling_settings(model, preset, max_new_tokens=max_new_tokens)
+    _, inputs = build_inputs(processor, question, video, fps=fps, total_pixels=total_pixels,
+                             max_visual_tokens=max_visual_tokens, system=system, reasoning=reasoning)
+    inputs = inputs.to(model.device)
     # A sampled vision placeholder would be mistaken for video input when the group is re-scored.
     cfg = model.config
     settings["suppress_tokens"] = [cfg.image_token_id, cfg.video_token_id, cfg.vision_start_token_id,
@@ -170,4 +227,4 @@ def sample_group(model, processor, question: str, video, *, group_size: int = 8,
                                                                      device=padded.device)[:, None]).float()
     sequences = torch.cat([inputs["input_ids"].repeat(group_size, 1), padded], dim=1)
     texts = processor.batch_decode(completions, skip_special_tokens=True)
-    return Group(texts, sequences, n, dict(inputs), mask)
+    return Group(texts, sequences, n, dict(inputs), mask, float(settings.get("temperature") or 1.0))

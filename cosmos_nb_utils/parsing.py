@@ -1,62 +1,131 @@
-"""Read a model's text: the ``<think>`` reasoning, the ``<answer>``, a chosen letter, cited times."""
+"""Read a model's reply for display: the ``<think>`` reasoning, the ``<answer>``, a direction, cited times.
+
+These are the course's lenient readers, for showing a reply to a person. Scoring uses the
+official rules in :mod:`cosmos_nb_utils.official` (``extract_letter`` below is one of them).
+Every function here is total (never raises, any input) and runs in linear time.
+"""
 
 from __future__ import annotations
 
 import re
 
-_THINK = re.compile(r"<\s*think\s*>(.*?)(?:<\s*/\s*think\s*>|$)", re.S | re.I)
-_ANSWER = re.compile(r"<\s*answer\s*>(.*?)(?:<\s*/\s*answer\s*>|$)", re.S | re.I)
-_TAG = re.compile(r"<\s*/?\s*(?:think|answer)\s*>", re.I)
-_LETTER = re.compile(r"[A-Z]")
-# "3.5 s", "12.00s", "t=4.2", "Frame 6.63", "at 0:07", "(9.97 seconds)"
-_TIME = re.compile(
-    r"(?:(?P<m>\d{1,2}):(?P<s>\d{2}(?:\.\d+)?))"
-    r"|(?:(?:t\s*=\s*|frames?\s+)(?P<a>\d+(?:\.\d+)?))"
-    r"|(?:(?P<b>\d+(?:\.\d+)?)\s*(?:s\b|sec\b|secs\b|seconds?\b))",
-    re.I,
-)
+from .official import parse_benchmark_answer
+
+# <think>, </think>, <answer>, </answer>, also with stray spaces or capitals ("< Answer >").
+_TAG = re.compile(r"<\s*(/?)\s*(think|answer)\s*>", re.I)
+
+
+def _tags(text: str) -> list[tuple[int, int, bool, str]]:
+    """(start, end, is_closing, name) of every think/answer tag, in order."""
+    return [(m.start(), m.end(), bool(m.group(1)), m.group(2).lower()) for m in _TAG.finditer(text)]
+
+
+def _untag(text: str) -> str:
+    return _TAG.sub("", text).strip()
 
 
 def parse_reasoning(text: str) -> tuple[str, str]:
     """Split a reply into ``(think, answer)``; never raises.
 
-    - the last ``<answer>`` block wins (an unclosed one runs to the end of the text);
-    - all ``<think>`` blocks are joined; an unclosed one stops at ``<answer>``;
-    - with no ``<answer>`` tag, the text outside any ``<think>`` block is the answer;
+    - the answer is the first ``<answer>`` block: from its opening tag to the next answer tag
+      (a closing one, or a nested opening one), or to the end of the text if none follows;
+    - the reasoning is every ``<think>`` block before the answer, joined; a ``</think>`` with
+      no opening tag before it (the opening tag was in the prompt) closes a block that
+      starts at the beginning of the text;
+    - with no ``<answer>`` tag, the answer is the text after the last ``</think>`` (or, with
+      no think block, the whole text), tags removed;
     - tags are matched case-insensitively and with stray spaces (``< answer >``).
     """
     if not isinstance(text, str):
         text = "" if text is None else str(text)
-    answers = _ANSWER.findall(text)
-    answer_start = next((m.start() for m in _ANSWER.finditer(text)), len(text))
-    head = text[:answer_start]
-    thinks = [t for t in _THINK.findall(head)]
-    think = "\n".join(t.strip() for t in thinks if t.strip())
-    if answers:
-        answer = _TAG.sub("", answers[-1]).strip()
+    tags = _tags(text)
+    first_answer = next((i for i, t in enumerate(tags) if t[3] == "answer" and not t[2]), None)
+    head_end = tags[first_answer][0] if first_answer is not None else len(text)
+
+    thinks: list[str] = []
+    opened: int | None = None
+    last_think_end = 0
+    for start, end, closing, name in tags:
+        if start >= head_end:
+            break
+        if name != "think":
+            continue
+        if not closing:
+            if opened is None:
+                opened = end
+        else:
+            begin = opened if opened is not None else (0 if not thinks else None)
+            if begin is not None:
+                thinks.append(text[begin:start])
+            opened, last_think_end = None, end
+    if opened is not None:  # an unclosed <think> runs up to the answer (or the end)
+        thinks.append(text[opened:head_end])
+        last_think_end = head_end
+    think = "\n".join(t for t in (_untag(x) for x in thinks) if t)
+
+    if first_answer is not None:
+        begin = tags[first_answer][1]
+        following = next((t for t in tags[first_answer + 1:] if t[3] == "answer"), None)
+        answer = text[begin:following[0] if following else len(text)]
     else:
-        outside = _THINK.sub("", text)
-        answer = _TAG.sub("", outside).strip()
-    return think, answer
+        answer = text[last_think_end:]
+    return think, _untag(answer)
 
 
-def extract_letter(text: str) -> str | None:
-    """The chosen option as the official MCQ scorer reads it: the first capital letter of the answer."""
-    _, answer = parse_reasoning(text)
-    match = _LETTER.search(answer)
-    return match.group(0) if match else None
+def extract_letter(text: str, answer_type: str = "reasoning") -> str | None:
+    """The chosen option as the official benchmark scorer reads it, or ``None``.
+
+    Reasoning mode: the first capital letter inside the first closed ``<answer>`` block
+    (no closed block: no letter). Letter mode: the first capital letter of the reply.
+    See :func:`cosmos_nb_utils.official.parse_benchmark_answer`.
+    """
+    letter, _ = parse_benchmark_answer(text, answer_type)
+    return letter or None
+
+
+# A number: digits with optional ".digits" or ":digits" groups (0:07, 1:02:03, 3.50).
+_NUMBER = re.compile(r"\d+(?:[.:]\d+)*")
+_UNIT_AFTER = re.compile(r"\s*(?:s|secs?|seconds?)\b", re.I)
+_LABEL_BEFORE = re.compile(r"(?:\bt\s*=\s*|\bframes?\s+)$", re.I)
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+_WINDOW = 16  # characters looked at around a number: keeps the scan linear
+
+
+def _seconds(token: str, text: str, start: int, end: int) -> float | None:
+    """The time ``token`` stands for, or ``None`` if it is not a time."""
+    if ":" in token:
+        parts = token.split(":")
+        if len(parts) > 3 or any("." in p for p in parts[:-1]) or parts[-1].count(".") > 1:
+            return None
+        if any(len(p.split(".")[0]) != 2 or float(p) >= 60 for p in parts[1:]):
+            return None
+        seconds = 0.0
+        for part in parts:
+            seconds = seconds * 60 + float(part)
+        return seconds
+    if token.count(".") > 1:
+        return None
+    if _UNIT_AFTER.match(text, end, min(len(text), end + _WINDOW)) or _LABEL_BEFORE.search(
+        text, max(0, start - _WINDOW), start
+    ):
+        return float(token)
+    return None
 
 
 def parse_timestamps(text: str) -> list[tuple[float, str]]:
-    """Times (seconds) cited in ``text``, each with the sentence that cites it, in order."""
+    """Times (seconds) cited in ``text``, each with the sentence that cites it, in order.
+
+    Reads ``3.5 s``, ``3.50s``, ``12 seconds``, ``t=4.2``, ``Frame 6.63``, ``0:07`` and
+    ``1:02:03`` (hours); a bare number is not a time.
+    """
+    if not isinstance(text, str):
+        return []
     found: list[tuple[float, str]] = []
-    for sentence in re.split(r"(?<=[.!?])\s+", text):
-        for m in _TIME.finditer(sentence):
-            if m.group("m") is not None:
-                seconds = int(m.group("m")) * 60 + float(m.group("s"))
-            else:
-                seconds = float(m.group("a") or m.group("b"))
-            found.append((seconds, sentence.strip()))
+    for sentence in _SENTENCE_END.split(text):
+        for m in _NUMBER.finditer(sentence):
+            seconds = _seconds(m.group(0), sentence, m.start(), m.end())
+            if seconds is not None:
+                found.append((seconds, sentence.strip()))
     return found
 
 

@@ -1,4 +1,7 @@
-"""Chat messages for Cosmos-Reason1: the reasoning format and multiple-choice questions."""
+"""Chat messages for Cosmos-Reason1: the reasoning format and multiple-choice questions.
+
+The prompt texts themselves are official and live in :mod:`cosmos_nb_utils.official`.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +9,10 @@ import os
 import string
 from collections.abc import Sequence
 
+from .official import PLAIN_SYSTEM, REASONING_SYSTEM, benchmark_prompt
 from .video import DEFAULT_FPS, DEFAULT_TOTAL_PIXELS
 
-# The official reasoning instruction: think first, then answer, each in its own tags.
-REASONING_SYSTEM = (
-    "You are a helpful assistant. Answer the question in the following format: "
-    "<think>\nyour reasoning\n</think>\n\n<answer>\nyour answer\n</answer>."
-)
-PLAIN_SYSTEM = "You are a helpful assistant."
-# The official MCQ benchmark's closing instruction.
-MCQ_INSTRUCTION = "Answer with the option's letter from the given choices directly."
+__all__ = ["PLAIN_SYSTEM", "REASONING_SYSTEM", "build_messages", "format_mcq", "options_dict"]
 
 
 def build_messages(
@@ -32,10 +29,13 @@ def build_messages(
     With ``reasoning=True`` (Cosmos-Reason1's way) the system prompt asks for
     ``<think>...</think>`` then ``<answer>...</answer>``; with ``False`` a plain
     assistant prompt is used (the way to ask the base Qwen2.5-VL). ``system``
-    overrides either. The video comes before the question, as in the official examples.
+    overrides either. The video comes before the question, as the official benchmark
+    harness puts it (``utils/input.py``; the release's README example put the text first).
     """
-    if not question or not question.strip():
+    if not isinstance(question, str) or not question.strip():
         raise ValueError("The question is empty: write what you want to ask about the video.")
+    if system is not None and not isinstance(system, str):
+        raise ValueError(f"system must be a string (the system prompt), got {type(system).__name__}.")
     system = system if system is not None else (REASONING_SYSTEM if reasoning else PLAIN_SYSTEM)
     return [
         {"role": "system", "content": system},
@@ -49,18 +49,23 @@ def build_messages(
     ]
 
 
-def format_mcq(question: str, options: Sequence[str], *, reasoning: bool = False) -> str:
-    """The official benchmark layout: the question, ``(A) option`` lines, then the instruction.
+def options_dict(options: Sequence[str]) -> dict[str, str]:
+    """``{"A": first option, "B": ...}``, the benchmark's ``index2ans``."""
+    if isinstance(options, str) or not 2 <= len(options) <= 26:
+        raise ValueError(f"Give between 2 and 26 options as a list of strings, got {options!r}.")
+    if not all(isinstance(o, str) and o.strip() for o in options):
+        raise ValueError("Every option must be a non-empty string.")
+    return dict(zip(string.ascii_uppercase, options))
 
-    The reasoning variant asks for a single letter inside the ``<answer>`` tags.
+
+def format_mcq(question: str, options: Sequence[str], *, reasoning: bool = False) -> str:
+    """A multiple-choice question exactly as the official benchmark writes it.
+
+    The question, ``(A) option`` lines, "Answer with the option's letter from the given
+    choices directly."; with ``reasoning=True`` the benchmark's reasoning line follows
+    (``<think> your reasoning </think> <answer> your single letter answer </answer>``).
+    The benchmark asks it under the system prompt ``official.BENCHMARK_SYSTEM``.
     """
-    if not 2 <= len(options) <= 26:
-        raise ValueError(f"Give between 2 and 26 options, got {len(options)}.")
-    lines = [question.strip()]
-    lines += [f"({letter}) {option.strip()}" for letter, option in zip(string.ascii_uppercase, options)]
-    if reasoning:
-        lines.append("Answer with the option's letter from the given choices inside <answer></answer>, "
-                     "after your reasoning in <think></think>.")
-    else:
-        lines.append(MCQ_INSTRUCTION)
-    return "\n".join(lines)
+    if not isinstance(question, str) or not question.strip():
+        raise ValueError("The question is empty: write the question before the options.")
+    return benchmark_prompt(question, options_dict(options), "reasoning" if reasoning else "letter")

@@ -6,7 +6,10 @@
 Every notebook gets (1) an "Open in Colab" badge pointing at itself at the release tag,
 (2) a Colab-only install cell that clones the repository at that tag and pip-installs it,
 so the packages come from the one pin table in pyproject.toml, (3) Colab metadata asking
-for a GPU, (4) reveal.js slide types derived from the headings, and (5) no outputs.
+for a GPU, (4) reveal.js slide types derived from the headings, (5) no outputs, and (6) the
+text several notebooks share, written once in notebooks/shared/: a cell whose metadata has
+``"shared": {"name": "why_cosmos.md"}`` gets that file's text, with ``{name}`` fields filled
+from ``"args"`` (for example ``{"question": "QUESTION", "video": "CLIP"}``).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import nbformat
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
+SHARED = ROOT / "notebooks" / "shared"
 
 INSTALL = '''\
 # Colab only: install the course at its release tag (its packages are pinned in pyproject.toml;
@@ -63,9 +67,21 @@ def slide_type(cell) -> str:
     return "-"
 
 
+def shared_text(cell, path: Path) -> str:
+    """The text of a shared cell, from notebooks/shared/, with its ``args`` filled in."""
+    spec = cell.metadata["shared"]
+    source = SHARED / spec["name"]
+    if not source.is_file():
+        raise SystemExit(f"{path.name}: shared cell names {source}, which does not exist")
+    return source.read_text().rstrip("\n").format(**spec.get("args", {}))
+
+
 def normalise(path: Path, repo: str, tag: str) -> str:
     nb = nbformat.read(path, as_version=4)
     cells = [c for c in nb.cells if "colab" not in c.metadata.get("tags", [])]
+    for cell in cells:
+        if "shared" in cell.metadata:
+            cell.source = shared_text(cell, path)
     badge_svg = "https://colab.research.google.com/assets/colab-badge.svg"
     badge = nbformat.v4.new_markdown_cell(f"[![Open In Colab]({badge_svg})]({badge_url(repo, tag, path.name)})")
     install = nbformat.v4.new_code_cell(INSTALL.format(repo=repo, tag=tag))

@@ -79,6 +79,21 @@ def test_mcq_format_is_official():
     text = format_mcq("What next?", ["Put it in the cart", "Drop it"])
     assert text == ("What next?\n(A) Put it in the cart\n(B) Drop it\n"
                     "Answer with the option's letter from the given choices directly.")
+    for bad in (["only one"], "AB", ["a", ""], ["a", 3]):
+        with pytest.raises(ValueError, match="option"):
+            format_mcq("Q?", bad)
+
+
+def test_presets_and_timestamps(tiny, make_clip):
+    model, processor = tiny
+    assert sampling_settings(model, "benchmark")["repetition_penalty"] == 1.0
+    with pytest.raises(ValueError, match="preset"):
+        sampling_settings(model, "card")
+    clip = make_clip(fps=25, seconds=4)
+    plain = ask(model, processor, "Q?", clip, stream=False, max_new_tokens=2)
+    stamped = ask(model, processor, "Q?", clip, stream=False, max_new_tokens=2, timestamps=True)
+    t, h, w = plain.plan.grid_thw
+    assert stamped.visual_tokens == t * (h + 2) * w // 4  # the 28-px band is one more row of merged patches
 
 
 def test_comparison_path_runs_without_gpu(tiny_dir, make_clip, monkeypatch):

@@ -42,8 +42,42 @@ def test_toy_policy_learns():
 
 def test_toy_candidates_cover_every_reward_case():
     rewards = toy_rewards()
-    assert set(rewards) == {0.0, 1.0, 2.0}
+    assert list(rewards) == [2, 1, 1, 1, 1, 0, 2, 0]
     assert any(format_reward(a) == 1 and r == 1 for a, r in zip(TOY_ANSWERS, rewards))  # formatted but wrong
+    hedge = TOY_ANSWERS[6]
+    assert hedge.count("<answer>") == 2 and rewards[6] == 2  # the reward-hacking case notebook 06 discusses
+
+
+def test_dr_grpo_convention_trains_too():
+    history = train_toy_policy(steps=25, seed=0, scale="none")
+    assert history[-1].p_good > history[0].p_good + 0.5
+
+
+def test_loss_aggregations_weigh_long_answers_differently():
+    # answer 0: 4 tokens with advantage +1; answer 1: 1 token with advantage -1 (padding after it)
+    logp = torch.zeros(2, 4)
+    mask = torch.tensor([[1.0, 1, 1, 1], [1, 0, 0, 0]])
+    adv = np.array([1.0, -1.0])
+    assert clipped_surrogate_loss(logp, logp, adv, mask).item() == pytest.approx(-(4 - 1) / 5)
+    assert clipped_surrogate_loss(logp, logp, adv, mask, aggregation="seq-mean-token-mean").item() == 0.0
+    dr = clipped_surrogate_loss(logp, logp, adv, mask, aggregation="dr-grpo", max_tokens=8)
+    assert dr.item() == pytest.approx(-(4 - 1) / (2 * 8))
+    with pytest.raises(ValueError, match="max_tokens"):
+        clipped_surrogate_loss(logp, logp, adv, mask, aggregation="dr-grpo")
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"advantages": torch.tensor([1.0, 0.0, 1.0])}, "one per answer"),
+    ({"logp_old": torch.zeros(2, 3)}, "must both be"),
+    ({"mask": torch.ones(4, 2)}, "mask"),
+    ({"clip_eps": -0.1}, "clip_eps"),
+    ({"aggregation": "mean"}, "aggregation"),
+])
+def test_loss_refuses_mismatched_inputs(kwargs, match):
+    args = {"logp_new": torch.zeros(2, 4), "logp_old": torch.zeros(2, 4), "advantages": torch.tensor([1.0, -1.0])}
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=match):
+        clipped_surrogate_loss(**args)
 
 
 def test_completion_logprobs_match_generate_scores(tiny):
@@ -74,6 +108,8 @@ def test_sample_group_is_repeatable_and_scores(tiny):
     from cosmos_nb_utils.grpo import sample_group
 
     model, processor = tiny
+    with pytest.raises(ValueError, match="group_size"):
+        sample_group(model, processor, "Q?", ASSETS / "ball_bounce.mp4", group_size=0)
     a = sample_group(model, processor, "Forward or backward?", ASSETS / "ball_bounce.mp4", group_size=3,
                      max_new_tokens=6, seed=5)
     b = sample_group(model, processor, "Forward or backward?", ASSETS / "ball_bounce.mp4", group_size=3,
@@ -82,6 +118,9 @@ def test_sample_group_is_repeatable_and_scores(tiny):
     assert a.sequences.shape == (3, a.prompt_len + a.mask.shape[1])
     assert torch.all(a.mask.sum(dim=1) >= 1)
     assert not torch.isin(a.sequences[:, a.prompt_len:], torch.tensor(model.config.video_token_id)).any()
+    assert a.temperature == 0.9  # the official RL rollout's
     with torch.no_grad():
-        lp = completion_logprobs(model, a.sequences, a.prompt_len, **a.prompt_inputs)
+        lp = completion_logprobs(model, a.sequences, a.prompt_len, temperature=a.temperature, **a.prompt_inputs)
+        cold = completion_logprobs(model, a.sequences, a.prompt_len, temperature=0.5, **a.prompt_inputs)
     assert lp.shape == a.mask.shape and torch.isfinite(lp[a.mask > 0]).all()
+    assert not torch.allclose(lp, cold)  # the temperature reaches the scores

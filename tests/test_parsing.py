@@ -25,7 +25,7 @@ def test_unclosed_tags():
 
 
 def test_repeated_and_odd_tags():
-    assert parse_reasoning("<answer>A</answer> wait <answer>B</answer>")[1] == "B"
+    assert parse_reasoning("<answer>A</answer> wait <answer>B</answer>")[1] == "A"  # the first, as the scorers
     assert parse_reasoning("< THINK >a</ think ><Answer> yes </Answer>") == ("a", "yes")
     assert parse_reasoning("<think>a</think><think>b</think><answer>c</answer>") == ("a\nb", "c")
 
@@ -54,6 +54,17 @@ def test_extract_letter_official_rule():
     assert extract_letter("<think>..</think><answer>(B) place it in the cart</answer>") == "B"
     assert extract_letter("<answer>b</answer>") is None  # first *capital* letter, as the official scorer
     assert extract_letter("<answer>option C</answer>") == "C"
+    assert extract_letter("<answer>C") is None  # reasoning mode needs a closed block
+    assert extract_letter("I choose C", "letter") == "I"  # letter mode: the reply's first capital
+
+
+def test_opening_tag_in_the_prompt():
+    assert parse_reasoning("The car slows down.</think>\nB") == ("The car slows down.", "B")
+    assert parse_reasoning("a</think>\n\n<answer>B</answer>") == ("a", "B")
+
+
+def test_nested_answer_tags_are_not_merged():
+    assert parse_reasoning("<answer>A <answer>B</answer></answer>")[1] == "A"
 
 
 def test_parse_timestamps():
@@ -61,3 +72,9 @@ def test_parse_timestamps():
     found = parse_timestamps(text)
     assert [t for t, _ in found] == [0.0, 3.5, 9.0]
     assert found[1][1] == "It opens at 3.5 s."
+
+
+def test_parse_timestamps_formats():
+    times = [t for t, _ in parse_timestamps("At 1:02:03 and 12:30. Stamps 3.50s, 4 sec, t=2, 10 seconds.")]
+    assert times == [3723.0, 750.0, 3.5, 4.0, 2.0, 10.0]
+    assert parse_timestamps("42 apples, version 1.2.3, 7:99, score 3.5.") == []

@@ -6,40 +6,12 @@ from hypothesis import strategies as st
 from cosmos_nb_utils.rewards import accuracy_reward, format_reward, group_advantages
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("<think>a</think><answer>B</answer>", 1.0),
-    ("<think>\na\n</think>\n\n<answer>\nB\n</answer>", 1.0),
-    ("  <think>a</think> <answer>B</answer>\n", 1.0),
-    ("<answer>B</answer>", 0.0),
-    ("<think>a</think>", 0.0),
-    ("<think>a</think><answer>B</answer> trailing text", 0.0),
-    ("intro <think>a</think><answer>B</answer>", 0.0),
-    ("<answer>B</answer><think>a</think>", 0.0),
-    ("<think>a</think><answer>B</answer><answer>C</answer>", 0.0),
-    ("", 0.0),
-])
-def test_format_reward(text, expected):
-    assert format_reward(text) == expected
+def test_rewards_are_the_official_rules():
+    """rewards.py re-exports cosmos-rl's rules from official.py; tests/test_official.py transcribes them."""
+    from cosmos_nb_utils import official
 
-
-@pytest.mark.parametrize(("text", "key", "expected"), [
-    ("<think>x</think><answer>B</answer>", "B", 1.0),
-    ("<think>x</think><answer>(B) put it in the cart</answer>", "b", 1.0),
-    ("<answer>A</answer>", "B", 0.0),
-    ("<answer>  Forward </answer>", "forward", 1.0),
-    ("<answer>backward</answer>", "forward", 0.0),
-    ("B", "B", 1.0),  # no tags: the whole text is the answer, as the parser says
-    ("<answer></answer>", "A", 0.0),
-    ("<answer>A</answer>", "", 0.0),
-])
-def test_accuracy_reward(text, key, expected):
-    assert accuracy_reward(text, key) == expected
-
-
-@given(st.text(), st.text())
-def test_rewards_never_raise(text, key):
-    assert format_reward(text) in (0.0, 1.0)
-    assert accuracy_reward(text, key) in (0.0, 1.0)
+    assert format_reward is official.format_reward
+    assert accuracy_reward is official.single_choice_reward
 
 
 def test_advantages_hand_computed():
@@ -69,3 +41,20 @@ def test_equal_rewards_give_no_signal():
 def test_advantages_sum_to_zero_per_group(groups):
     adv = group_advantages(groups)
     assert np.allclose(adv.sum(axis=1), 0, atol=1e-6)
+
+
+@pytest.mark.parametrize("bad", [None, 3.0, "0.5", [[1.0, 2.0], [1.0]], [1.0, float("nan")], [float("inf"), 0.0], []])
+def test_bad_rewards_are_refused_with_the_reason(bad):
+    with pytest.raises(ValueError, match="rewards"):
+        group_advantages(bad)
+
+
+def test_huge_rewards_keep_their_signal():
+    assert np.allclose(group_advantages([1e200, 0.0], std="population", eps=0.0), [1.0, -1.0])
+    assert np.allclose(group_advantages([[1e300, -1e300]], scale="batch", std="population", eps=0.0), [[1, -1]])
+
+
+@pytest.mark.parametrize("eps", [-1e-4, float("nan"), "1e-4"])
+def test_bad_eps_is_refused(eps):
+    with pytest.raises(ValueError, match="eps"):
+        group_advantages([1.0, 0.0], eps=eps)

@@ -34,13 +34,19 @@ def test_second_per_grid_ts_and_temporal_positions(tiny, make_clip, source_fps, 
 
 
 def test_article_way_mistimes_the_video(tiny, make_clip):
-    """Without the sampling metadata, transformers 5 assumes 24 fps (the pitfall the notebooks teach)."""
+    """Without the sampling metadata, transformers 5 assumes 24 fps (the pitfall notebook 03 teaches):
+    0.083 s per grid step instead of 0.5, and the position is (step * 0.083 * 2).long(), so six
+    consecutive steps (3 s of video) share one temporal position."""
     from cosmos_nb_utils.generation import compare_timing
 
-    _, processor = tiny
-    timing = compare_timing(processor, build_messages("What happens?", make_clip(fps=25, seconds=10), fps=4))
-    assert timing["article (frames only)"] == pytest.approx(2 / 24, rel=0.01)  # not 0.5
-    assert timing["with sampling metadata"] == pytest.approx(0.5)
+    model, processor = tiny
+    timing = compare_timing(model, processor, build_messages("What happens?", make_clip(fps=25, seconds=10), fps=4))
+    article, right = timing["article (frames only)"], timing["with sampling metadata"]
+    assert article["seconds_per_step"] == pytest.approx(2 / 24, rel=0.01)  # not 0.5
+    assert right["seconds_per_step"] == pytest.approx(0.5)
+    steps = len(right["positions"])
+    assert steps == 20 and right["positions"] == list(range(steps))  # one position per 0.5 s step
+    assert article["positions"] == [step // 6 for step in range(steps)]
 
 
 @pytest.mark.parametrize(("fps", "budget"), [(1, 8192), (2, 2048), (4, 8192), (4, 1024), (8, 16384)])
