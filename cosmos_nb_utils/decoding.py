@@ -12,11 +12,17 @@ The prompt (with the video) is read exactly as ``generate`` reads it, then each 
 token is chosen with transformers' own logits processors (repetition penalty,
 temperature, top-k, top-p). Without a CUDA GPU the same loop runs without a graph,
 so the CPU tests exercise every line but the capture.
+
+Every new token's raw logits are checked for inf/NaN (a float16 overflow, on a T4)
+in the same single GPU wait per token, and the vision encoder's features once per
+prompt (:func:`guard_vision`): the answer stops with :class:`NonFiniteError` instead
+of streaming "!!!!" or gibberish.
 """
 
 from __future__ import annotations
 
 import warnings
+import weakref
 from collections.abc import Callable
 
 import torch
@@ -31,6 +37,7 @@ from transformers import (
     TopPLogitsWarper,
 )
 
+FP16_MAX = torch.finfo(torch.float16).max
 SUPPORTED_SETTINGS = {"do_sample", "temperature", "top_k", "top_p", "repetition_penalty", "min_new_tokens",
                       "suppress_tokens"}
 
@@ -56,6 +63,64 @@ def logits_processors(prompt_len: int, eos_ids: list[int], *, do_sample: bool = 
         if top_p is not None and top_p < 1.0:
             procs.append(TopPLogitsWarper(top_p))
     return procs
+
+
+class NonFiniteError(RuntimeError):
+    """The model computed inf or NaN (in practice a float16 overflow); the message says what to change."""
+
+
+def _compute_dtype(model) -> torch.dtype:
+    return model.model.language_model.embed_tokens.weight.dtype
+
+
+def non_finite_advice(model, where: str) -> str:
+    """The message for inf/NaN found in ``where``: what happened and the setting that fixes it."""
+    dtype = _compute_dtype(model)
+    from .loading import model_facts  # here: loading imports modules that import this one
+
+    vision_fp32 = model_facts(model).vision_fp32
+    if dtype == torch.float16:
+        cause = ("This model computes in float16 (the path for GPUs without bf16, such as the T4), and float16 "
+                 "overflows above 65,504: a known problem of Qwen2-VL/Qwen2.5-VL in float16 "
+                 "(transformers #33294, vllm #13817).")
+        if where.startswith("the vision encoder") and not vision_fp32:
+            fix = ("Reload with load_model(..., vision_fp32=True): the vision encoder then computes in float32 "
+                   "(benchmarks/RESULTS.md gives its memory and speed cost).")
+        else:
+            fix = ("Reload with load_model(..., compute_dtype=torch.float32): 4-bit weights stay 4-bit, "
+                   "activations and the KV cache take float32 (slower, more memory: lower fps or total_pixels "
+                   "to compensate), or use a GPU with bf16 (compute capability 8.0 or newer).")
+    else:
+        cause = f"This model computes in {str(dtype).replace('torch.', '')}, which should not overflow."
+        fix = "Check the weights: the checkpoint may be corrupt or not a Qwen2.5-VL model."
+    return f"Non-finite values (inf/NaN) in {where}; the answer was stopped before any of it was shown. {cause} {fix}"
+
+
+def guard_vision(model) -> None:
+    """Make ``model``'s vision encoder raise :class:`NonFiniteError` when its features hold inf/NaN.
+
+    Checked once per prompt (one GPU wait), before the language model reads the
+    features. Features computed in float32 for a float16 language model must also
+    stay below float16's maximum, or the cast between the two turns them into inf.
+    Idempotent.
+    """
+    visual = model.model.visual
+    if getattr(visual, "_non_finite_guard", None) is not None:
+        return
+    target = _compute_dtype(model)
+    owner = weakref.ref(model)  # no reference cycle: `del model` still frees the GPU
+
+    def check(module, args, output) -> None:
+        features = output.pooler_output if hasattr(output, "pooler_output") else output
+        if not torch.is_tensor(features):
+            return
+        bad = ~torch.isfinite(features).all()
+        if target == torch.float16 and features.dtype != torch.float16:
+            bad = bad | (features.abs().amax() > FP16_MAX)
+        if bool(bad):
+            raise NonFiniteError(non_finite_advice(owner(), "the vision encoder's features for this clip"))
+
+    visual._non_finite_guard = visual.register_forward_hook(check)
 
 
 class DecodeStep:
@@ -179,6 +244,7 @@ def static_generate(model, inputs, *, max_new_tokens: int, streamer=None, eos_to
     ``generate``'s meaning; generation stops after an end token or ``max_new_tokens``.
     """
     input_ids = inputs["input_ids"]
+    guard_vision(model)
     if input_ids.shape[0] != 1:
         raise ValueError("static_generate answers one prompt at a time (batch size 1).")
     if max_new_tokens < 1:
@@ -212,14 +278,18 @@ def static_generate(model, inputs, *, max_new_tokens: int, streamer=None, eos_to
     n = 0
     try:
         while True:
+            finite = torch.isfinite(logits).all()
             scores = procs(ids[:, : prompt_len + n], logits.float())
+            scores = torch.where(finite, scores, 0.0)  # keeps sampling valid until the check below stops it
             if do_sample:
                 token = torch.multinomial(scores.softmax(-1), num_samples=1)
             else:
                 token = scores.argmax(-1, keepdim=True)
+            chosen, ok = torch.stack((token.view(()), finite.long())).tolist()  # the one wait for the GPU per token
+            if not ok:
+                raise NonFiniteError(non_finite_advice(model, f"the logits of new token {n + 1}"))
             ids[:, prompt_len + n] = token[:, 0]
             n += 1
-            chosen = int(token)  # the one wait for the GPU per token
             if streamer is not None:
                 streamer.put(torch.tensor([chosen]))
             if n == max_new_tokens or chosen in eos:

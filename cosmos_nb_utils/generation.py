@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from dataclasses import dataclass, field
@@ -9,7 +10,7 @@ from dataclasses import dataclass, field
 import torch
 from transformers import BatchFeature, TextStreamer, set_seed
 
-from .decoding import graph_capturable, static_generate
+from .decoding import NonFiniteError, graph_capturable, guard_vision, non_finite_advice, static_generate
 from .loading import model_facts
 from .memory import track_gpu_peak
 from .official import DEFAULT_SAMPLING, OVERLAY, SAMPLING_SOURCES
@@ -159,6 +160,11 @@ def sampling_settings(model, preset: str = DEFAULT_SAMPLING, **overrides) -> dic
     if model_facts(model).tiny:
         settings["max_new_tokens"] = TINY_MAX_NEW_TOKENS
     settings.update({k: v for k, v in overrides.items() if v is not None})
+    cap = os.environ.get("COSMOS_NB_MAX_NEW_TOKENS")  # one setting that shortens every answer (GPU notebook runs)
+    if cap:
+        for key in ("max_new_tokens", "min_new_tokens"):
+            if settings.get(key):
+                settings[key] = min(int(settings[key]), int(cap))
     if not settings.get("do_sample", True) or settings.get("temperature") == 0:
         settings.update(do_sample=False, temperature=None, top_p=None, top_k=None)
     return settings
@@ -182,17 +188,38 @@ def generate(model, processor, inputs: BatchFeature, *, stream: bool = True, see
     inputs = inputs.to(model.device)
     streamer = _Streamer(processor.tokenizer, echo=stream)
     start = time.perf_counter()
+    guard_vision(model)
     try:
         if decoder == "graph":
             ids = static_generate(model, inputs, streamer=streamer, **sampling)
         else:
-            ids = model.generate(**inputs, streamer=streamer, **sampling)
+            with _logits_guard(model):
+                ids = model.generate(**inputs, streamer=streamer, **sampling)
     except Exception as exc:
         _raise_friendly(exc)
     total = time.perf_counter() - start
     new_tokens = int(ids.shape[1] - inputs["input_ids"].shape[1])
     ttft = (streamer.first_token_at or time.perf_counter()) - start
     return "".join(streamer.pieces), new_tokens, ttft, total
+
+
+@contextlib.contextmanager
+def _logits_guard(model):
+    """While ``generate`` runs, stop with :class:`NonFiniteError` at the first raw logits holding inf/NaN,
+    before the token they would pick reaches the streamer (the graph decoder checks its own)."""
+    calls = 0
+
+    def check(module, args, output) -> None:
+        nonlocal calls
+        calls += 1
+        if not bool(torch.isfinite(output).all()):
+            raise NonFiniteError(non_finite_advice(model, f"the logits of new token {calls}"))
+
+    handle = model.lm_head.register_forward_hook(check)
+    try:
+        yield
+    finally:
+        handle.remove()
 
 
 def _raise_friendly(exc: Exception):
@@ -204,6 +231,37 @@ def _raise_friendly(exc: Exception):
             "in 4 bit (load_model(quantization='nf4')); restart the kernel if another model is still loaded."
         ) from None
     raise exc
+
+
+def check_gpu_memory(model, plan: SamplePlan, prompt_tokens: int, max_new_tokens: int,
+                     total_pixels: int = DEFAULT_TOTAL_PIXELS) -> None:
+    """On a GPU, print the question's predicted peak in one line and raise :class:`GPUMemoryError`,
+    naming the settings to lower, if it would not fit the free memory (``memory.fits``)."""
+    from .memory import MARGIN_GIB, TEXT_TOKENS, fits, fitting_settings, free_gpu_gib, predict_question
+
+    if model.device.type != "cuda":
+        return
+    predicted = predict_question(model, plan.visual_tokens, prompt_tokens, max_new_tokens)
+    if predicted is None:  # a loading mode the memory model does not cover (int8, float32)
+        return
+    free = free_gpu_gib()
+    used = torch.cuda.memory_allocated() / 2**30
+    print(f"{plan.info.path.name}: {plan.num_frames} frames, {prompt_tokens:,} prompt tokens "
+          f"({plan.visual_tokens:,} visual), predicted peak {used + predicted.peak:.2f} GiB "
+          f"({predicted.peak:.2f} GiB for this question, {free:.2f} GiB free)")
+    if not fits(model, plan, prompt_tokens=prompt_tokens, max_new_tokens=max_new_tokens):
+        text = max(prompt_tokens - plan.visual_tokens, TEXT_TOKENS)  # as much text as fps="auto"'s check assumes
+        found = fitting_settings(model, plan, free - MARGIN_GIB, total_pixels, text, max_new_tokens)
+        advice = [f"total_pixels={found['total_pixels'] // 784} * 28 * 28" if "total_pixels" in found else "",
+                  f"fps={found['fps']:g}" if "fps" in found else ""]
+        advice = (" and " if found.get("together") else " or ").join(a for a in advice if a)
+        raise GPUMemoryError(
+            f"{plan.info.path.name} at fps={plan.fps:g} ({plan.visual_tokens:,} visual tokens) would need about "
+            f"{predicted.peak:.2f} GiB more GPU memory; {free:.2f} GiB is free and {MARGIN_GIB} GiB is kept "
+            f"spare. Nothing was run. " + (f"Pass {advice} (predicted to fit), or trim the clip (trim_video)"
+                                           if advice else "Trim the clip (trim_video) or free the GPU (del model; "
+                                           "free_gpu_memory())") + f", or lower max_new_tokens (now {max_new_tokens})."
+        )
 
 
 def ask(
@@ -240,6 +298,7 @@ def ask(
     plan, inputs = build_inputs(processor, question, video, fps=fps, total_pixels=total_pixels,
                                 max_visual_tokens=max_visual_tokens, system=system, reasoning=reasoning,
                                 timestamps=timestamps)
+    check_gpu_memory(model, plan, int(inputs["input_ids"].shape[1]), settings["max_new_tokens"], total_pixels)
     with track_gpu_peak() as peak:
         text, new_tokens, ttft, total = generate(model, processor, inputs, stream=stream, seed=seed,
                                                  decoder=decoder, **settings)
@@ -265,7 +324,8 @@ def ask(
 
 
 def temporal_positions(model, inputs: BatchFeature) -> list[int]:
-    """The temporal (first) mRoPE coordinate of each temporal grid step of the prompt's video."""
+    """The temporal (first) mRoPE coordinate of each temporal grid step of the prompt's video,
+    counted from the video's first step (the text before the video shifts them all alike)."""
     position_ids, _ = model.model.get_rope_index(
         inputs["input_ids"], inputs["mm_token_type_ids"], video_grid_thw=inputs["video_grid_thw"],
         second_per_grid_ts=inputs["second_per_grid_ts"], attention_mask=inputs["attention_mask"],
@@ -273,7 +333,8 @@ def temporal_positions(model, inputs: BatchFeature) -> list[int]:
     is_video = inputs["input_ids"][0] == model.config.video_token_id
     t, h, w = (int(x) for x in inputs["video_grid_thw"][0])
     per_token = position_ids[0, 0, is_video]
-    return per_token.reshape(t, h * w // 4)[:, 0].tolist()
+    steps = per_token.reshape(t, h * w // 4)[:, 0]
+    return (steps - steps[0]).tolist()
 
 
 def compare_timing(model, processor, messages: list[dict]) -> dict[str, dict]:

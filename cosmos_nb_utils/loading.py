@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -34,6 +34,7 @@ class ModelFacts:
     quantization: str  # "nf4", "int8", "bf16", "fp16", "fp32" or "none"
     compute_dtype: torch.dtype
     vision_quantized: bool  # the vision encoder is quantized too (the default for nf4 and int8)
+    vision_fp32: bool = False  # the vision encoder computes in float32 (see run_vision_in_fp32)
 
 
 def model_facts(model) -> ModelFacts:
@@ -118,6 +119,22 @@ def _check_gpu_fits(quantization: str, keep_vision: bool) -> None:
         )
 
 
+def run_vision_in_fp32(model) -> None:
+    """Compute ``model``'s vision encoder in float32, the guard against float16 overflow on cards without bf16.
+
+    4-bit layers keep their 4-bit weights and compute in float32; other vision
+    weights (16-bit layers, norms, biases, the patch embedding) become float32.
+    The features are cast back to the language model's dtype where it reads them.
+    """
+    for module in model.model.visual.modules():
+        if type(module).__name__ == "Linear4bit":
+            module.compute_dtype = torch.float32
+        for name, param in module.named_parameters(recurse=False):
+            if param.is_floating_point() and param.dtype != torch.float32:
+                setattr(module, name, torch.nn.Parameter(param.data.float(), requires_grad=False))
+    model.cosmos_nb_facts = replace(model_facts(model), vision_fp32=True)
+
+
 def _not_available(model_id: str, exc: Exception) -> ModelLoadError:
     return ModelLoadError(
         f"Could not load {model_id!r}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}\n"
@@ -134,6 +151,7 @@ def load_model(
     *,
     keep_vision_unquantized: bool = False,
     compute_dtype: torch.dtype | None = None,
+    vision_fp32: bool | None = None,
     allow_cpu: bool = False,
     device: str | None = None,
 ):
@@ -146,9 +164,11 @@ def load_model(
     follows the GPU (bf16 on 8.0+, fp16 on a T4) unless ``compute_dtype`` forces one.
     By default the vision encoder is quantized too (what fits an 8 GB card, see
     benchmarks/RESULTS.md); ``keep_vision_unquantized=True`` keeps it in 16 bit
-    (more memory, same file), and that is checked on the loaded model. ``device``:
-    ``"cuda"`` or ``"cpu"`` (default: the GPU if there is one). What was loaded is
-    recorded once on the model: read it with :func:`model_facts`.
+    (more memory, same file), and that is checked on the loaded model.
+    ``vision_fp32=True`` computes the vision encoder in float32 (:func:`run_vision_in_fp32`);
+    the default, ``None``, does so when the compute dtype is float16 on a GPU (the T4 path),
+    where float16 can overflow. ``device``: ``"cuda"`` or ``"cpu"`` (default: the GPU if
+    there is one). What was loaded is recorded once on the model: read it with :func:`model_facts`.
     """
     from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
 
@@ -197,6 +217,8 @@ def load_model(
         name=model_id, tiny=tiny, quantization=quantization, compute_dtype=dtype,
         vision_quantized=quantization in ("nf4", "int8") and not keep_vision_unquantized,
     )
+    if vision_fp32 or (vision_fp32 is None and device == "cuda" and dtype == torch.float16):
+        run_vision_in_fp32(llm)
     if keep_vision_unquantized and quantization in ("nf4", "int8"):
         kinds = quantized_modules(llm)
         leaked = [n for n in kinds["4-bit"] + kinds["8-bit"] if ".visual." in f".{n}."]

@@ -27,7 +27,8 @@ COSMOS_RL = "nvidia-cosmos/cosmos-rl@89f2e5b5c817d99a240f1194ce37239ceb6f058a"
 
 # --- How to ask the model to reason -------------------------------------------------------------
 # REASON1 README.md at commit 41c173f298c4084d724b930b6393e82c6c1304ff (the inference example of the
-# model release, as on the model card): this system prompt, video at fps 4.
+# model release; the Hugging Face model card is reported to give the same recipe, not re-read here):
+# this system prompt, video at fps 4.
 REASONING_SYSTEM = (
     "You are a helpful assistant. Answer the question in the following format: "
     "<think>\nyour reasoning\n</think>\n\n<answer>\nyour answer\n</answer>."
@@ -44,7 +45,7 @@ VIDEO_TOTAL_PIXELS = 8192 * 28 * 28
 # Each is a dict of keyword arguments for ``generation.ask`` (transformers' names; vLLM's
 # ``max_tokens`` is ``max_new_tokens``, ``top_k=0`` means off as vLLM's -1 does).
 SAMPLING_SOURCES = {
-    # REASON1 README.md at commit 41c173f2 (the release's inference example, also on the model card)
+    # REASON1 README.md at commit 41c173f2 (the release's inference example; see REASONING_SYSTEM)
     "model card": {"do_sample": True, "temperature": 0.6, "top_p": 0.95, "top_k": 0, "repetition_penalty": 1.05,
                    "max_new_tokens": 4096},
     # REASON1 configs/sampling_params.yaml (the repository's current scripts/inference.py): near-greedy, seed 42
