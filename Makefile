@@ -44,7 +44,7 @@ test: env chromium  ## lint, unit tests (JupyterLab in headless Chromium include
 	$(BIN)/python -m pytest tests $(NBS) --nbmake --nbmake-timeout=600
 
 lab: env  ## open JupyterLab on the notebooks
-	$(BIN)/jupyter lab notebooks
+	$(BIN)/jupyter lab --allow-root notebooks  # --allow-root: containers and Colab-like machines run as root
 
 slides: env  ## one reveal.js deck per notebook in build/slides
 	$(BIN)/python scripts/build_slides.py $(BUILD)/slides

@@ -20,22 +20,16 @@ import importlib.metadata as md
 import json
 import platform
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import torch
+from common import DEFAULT_CKPT, build_random_checkpoint, load_mode, require_gpu
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent))
-
-from bench_inference import DEFAULT_CKPT, build_random_checkpoint, load_mode, require_gpu  # noqa: E402
-
-from cosmos_nb_utils.evaluation import _FIXTURE, benchmark_settings  # noqa: E402
-from cosmos_nb_utils.generation import ask  # noqa: E402
-from cosmos_nb_utils.official import BENCHMARK_FPS, BENCHMARK_SEED, BENCHMARK_SYSTEM, benchmark_prompt  # noqa: E402
-from cosmos_nb_utils.video import DEFAULT_TOTAL_PIXELS, find_assets  # noqa: E402
+from cosmos_nb_utils.evaluation import _FIXTURE, benchmark_settings
+from cosmos_nb_utils.generation import ask
+from cosmos_nb_utils.official import BENCHMARK_FPS, BENCHMARK_SEED, BENCHMARK_SYSTEM, benchmark_prompt
+from cosmos_nb_utils.video import DEFAULT_TOTAL_PIXELS, find_assets
 
 
 def questions() -> list[tuple[Path, str, dict]]:

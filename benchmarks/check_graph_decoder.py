@@ -17,22 +17,14 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
-import time
-from pathlib import Path
 
 import torch
+from common import checkpoint_and_inputs, in_use_at_peak_gib, parse_common, write_results
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
-
-from bench_inference import checkpoint_and_inputs, in_use_at_peak_gib, parse_common  # noqa: E402
-
-from cosmos_nb_utils.decoding import static_generate  # noqa: E402
-from cosmos_nb_utils.generation import ask, prepare_inputs  # noqa: E402
-from cosmos_nb_utils.loading import free_gpu_memory, load_model  # noqa: E402
-from cosmos_nb_utils.prompts import build_messages  # noqa: E402
+from cosmos_nb_utils.decoding import static_generate
+from cosmos_nb_utils.generation import ask, prepare_inputs
+from cosmos_nb_utils.loading import free_gpu_memory, load_model
+from cosmos_nb_utils.prompts import build_messages
 
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 
@@ -102,11 +94,7 @@ def main() -> None:
             print(json.dumps(row), flush=True)
         del model
         free_gpu_memory()
-    env = {"gpu": torch.cuda.get_device_name(0), "date": time.strftime("%Y-%m-%d"), "torch": torch.__version__,
-           "new_tokens": args.new_tokens, "repeats": args.repeats}
-    args.out.write_text(json.dumps({"env": env, "rows": rows}, indent=1))
-    print(json.dumps(env))
-
+    write_results(args.out, rows, new_tokens=args.new_tokens, repeats=args.repeats)
 
 if __name__ == "__main__":
     main()

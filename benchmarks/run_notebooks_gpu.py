@@ -67,8 +67,7 @@ def main() -> None:
     if args.one:
         args.row.write_text(json.dumps(run_one(args.one.resolve(), args.cap_gib)))
         return
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    from bench_inference import build_random_checkpoint, require_gpu
+    from common import build_random_checkpoint, require_gpu
 
     require_gpu()
     ckpt = build_random_checkpoint(Path("/tmp/reason1-7b-random"))

@@ -26,7 +26,6 @@ import gc
 import importlib.metadata as md
 import json
 import platform
-import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from fractions import Fraction
@@ -34,19 +33,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from common import DEFAULT_CKPT, ROOT, build_random_checkpoint, require_gpu, scenario_inputs
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
-
-from bench_inference import DEFAULT_CKPT, build_random_checkpoint, require_gpu, scenario_inputs  # noqa: E402
-
-from cosmos_nb_utils import generation  # noqa: E402
-from cosmos_nb_utils.generation import GPUMemoryError, ask, prepare_inputs  # noqa: E402
-from cosmos_nb_utils.loading import load_model  # noqa: E402
-from cosmos_nb_utils.memory import GIB, predict_question  # noqa: E402
-from cosmos_nb_utils.prompts import build_messages  # noqa: E402
-from cosmos_nb_utils.video import BudgetError, plan_sampling, work_dir  # noqa: E402
+from cosmos_nb_utils import generation
+from cosmos_nb_utils.generation import GPUMemoryError, ask, prepare_inputs
+from cosmos_nb_utils.loading import load_model
+from cosmos_nb_utils.memory import GIB, predict_question
+from cosmos_nb_utils.prompts import build_messages
+from cosmos_nb_utils.video import BudgetError, plan_sampling, work_dir
 
 QUESTION = "Describe the video."
 STOP_AFTER = 32

@@ -1,22 +1,36 @@
 """Helpers for the Cosmos-Reason1 video reasoning notebooks.
 
-Each module holds one concern: ``loading`` (models, 4 bit), ``tiny_model`` (the
-random test model), ``video`` (checks, sampling plan, edits), ``prompts``,
-``generation`` (``ask``), ``parsing``, ``rewards`` and ``grpo``, ``evaluation``,
-``memory``, ``display`` and ``system``.
+The names a learner needs first are here: ``from cosmos_nb_utils import load_model, ask, find_assets``.
+Everything else lives in one module per concern, imported by name: ``loading`` (models,
+4 bit, :func:`~cosmos_nb_utils.loading.model_facts`), ``tiny_model`` (the random test
+model), ``video`` (checks, sampling plan, edits), ``prompts``, ``generation`` (``ask``),
+``decoding`` (the graph decoder), ``parsing``, ``rewards`` and ``grpo``, ``evaluation``,
+``memory``, ``results`` (the measured figures), ``display`` and ``system``.
 """
 
+import importlib.metadata
 import importlib.util
 import os
+
+# These two settings must come before torch starts CUDA and before qwen_vl_utils is imported,
+# hence before the imports at the end of this file.
 
 # qwen-vl-utils picks its video reader once, at import. torchvision no longer reads
 # video, so prefer decord (a pip wheel, no system FFmpeg needed) unless told otherwise.
 if importlib.util.find_spec("decord") is not None:
     os.environ.setdefault("FORCE_QWENVL_VIDEO_READER", "decord")
 
-# Let PyTorch grow memory segments instead of caching fixed blocks: on an H100 this cut the
-# peak reserved memory of an 8k-token question from 9.6 to 7.7 GiB (benchmarks/RESULTS.md).
-# It must be set before CUDA starts, hence here.
+# Let PyTorch grow memory segments instead of caching fixed blocks: it lowers the peak reserved
+# memory of a long question (benchmarks/RESULTS.md, "The allocator setting matters").
 os.environ.setdefault("PYTORCH_CUDA_ALLOC_CONF", "expandable_segments:True")
 
-__version__ = "0.1.0"
+try:  # the one version string is pyproject.toml's, read from the installed package
+    __version__ = importlib.metadata.version("cosmos-nb-utils")
+except importlib.metadata.PackageNotFoundError:  # run from a checkout that is not installed
+    __version__ = "0+unknown"
+
+from .generation import ask  # noqa: E402
+from .loading import load_model  # noqa: E402
+from .video import find_assets  # noqa: E402
+
+__all__ = ["__version__", "ask", "find_assets", "load_model"]

@@ -76,7 +76,9 @@ def _compute_dtype(model) -> torch.dtype:
 def non_finite_advice(model, where: str) -> str:
     """The message for inf/NaN found in ``where``: what happened and the setting that fixes it."""
     dtype = _compute_dtype(model)
-    vision_fp32 = getattr(model, "vision_fp32", False)
+    from .loading import model_facts  # here: loading imports modules that import this one
+
+    vision_fp32 = model_facts(model).vision_fp32
     if dtype == torch.float16:
         cause = ("This model computes in float16 (the path for GPUs without bf16, such as the T4), and float16 "
                  "overflows above 65,504: a known problem of Qwen2-VL/Qwen2.5-VL in float16 "

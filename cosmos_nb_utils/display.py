@@ -10,24 +10,26 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import HTML, Markdown, Video, display
 
+from .loading import model_facts
 from .video import DEFAULT_FPS, DEFAULT_TOTAL_PIXELS, plan_sampling, sampled_frames
 
 TINY_BANNER = (
     "<div style='border:2px solid #c0392b;background:#fdecea;padding:8px 12px;border-radius:6px'>"
     "<b>Tiny random model.</b> No GPU (or <code>COSMOS_NB_MODEL=tiny</code>): every cell runs the real "
-    "loading, video and generation code, but on a 1&nbsp;MB model with <b>random weights</b>. "
+    "loading, video and generation code, but on a model of two small layers with <b>random weights</b>. "
     "<b>Its answers are noise</b>, not Cosmos-Reason1's. Run on a GPU to see the real model.</div>"
 )
 
 
 def model_banner(model) -> None:
     """Say which model answers, and warn loudly when it is the tiny random one."""
-    if getattr(model, "is_tiny_random", False):
+    facts = model_facts(model)
+    if facts.tiny:
         display(HTML(TINY_BANNER))
     else:
-        name = getattr(model, "name_or_path", "") or model.config._name_or_path
-        q = getattr(model, "quantization", "")
-        display(Markdown(f"**Model:** `{name}` ({q}), footprint {model.get_memory_footprint() / 2**30:.2f} GiB"))
+        dtype = str(facts.compute_dtype).replace("torch.", "")
+        display(Markdown(f"**Model:** `{facts.name}` ({facts.quantization}, {dtype} compute), "
+                         f"footprint {model.get_memory_footprint() / 2**30:.2f} GiB"))
 
 
 def play_video(video: str | os.PathLike, width: int = 480) -> None:
@@ -109,13 +111,24 @@ def show_answer(answer) -> None:
 
 def plot_token_budget(video: str | os.PathLike, fps_values: Sequence[float] = (0.5, 1, 2, 4, 8),
                       budgets: Sequence[int] = (2048, 4096, 8192, 16384), limit: int | None = None):
-    """Visual tokens a clip costs, versus fps, one line per ``total_pixels`` budget (in tokens)."""
+    """Visual tokens a clip costs, versus fps, one line per ``total_pixels`` budget (in tokens).
+
+    Budgets that do not bind give the same tokens: such lines lie on top of each other, so
+    each has its own marker and dash pattern, and its label names the line it coincides with.
+    """
     fig, ax = plt.subplots(figsize=(6, 3.5))
     info_fps = plan_sampling(video, 1, max_visual_tokens=None).info.fps
-    for budget in budgets:
-        xs = [f for f in fps_values if f <= info_fps]
-        ys = [plan_sampling(video, f, budget * 28 * 28, max_visual_tokens=None).visual_tokens for f in xs]
-        ax.plot(xs, ys, marker="o", label=f"total_pixels = {budget} x 28 x 28")
+    xs = [f for f in fps_values if f <= info_fps]
+    drawn: dict[tuple, str] = {}
+    styles = [("o", "-", 9), ("s", "--", 7), ("^", "-.", 5.5), ("D", ":", 4), ("v", "-", 3)]
+    for i, budget in enumerate(budgets):
+        ys = tuple(plan_sampling(video, f, budget * 28 * 28, max_visual_tokens=None).visual_tokens for f in xs)
+        label = f"total_pixels = {budget} x 28 x 28"
+        if ys in drawn:
+            label += f" (same as {drawn[ys]})"
+        drawn.setdefault(ys, str(budget))
+        marker, dash, size = styles[i % len(styles)]
+        ax.plot(xs, ys, marker=marker, ls=dash, ms=size, mfc="none" if i else None, label=label)
     if limit:
         ax.axhline(limit, color="red", ls="--", label=f"refused above {limit:,}")
     ax.set(xlabel="frames per second sampled", ylabel="visual tokens", xscale="log", title="Cost of one clip")
@@ -277,9 +290,9 @@ def plot_footprints(footprints: dict[str, float], measured: dict[str, float] | N
     ax.bar(x - 0.2 if measured else x, list(footprints.values()), width=0.4, label="computed from the architecture")
     if measured:
         ax.bar(x + 0.2, [measured.get(n, np.nan) for n in names], width=0.4, label="measured")
-    for gib, ref in ((6, "6 GB"), (8, "8 GB"), (12, "12 GB"), (16, "16 GB")):
-        ax.axhline(gib * 1e9 / 2**30, color="grey", lw=0.6, ls=":")
-        ax.text(len(names) - 0.5, gib * 1e9 / 2**30, ref, fontsize=7, va="bottom", ha="right", color="grey")
+    for gib in (6, 8, 12, 16):  # cards sold as "8 GB" hold 8 GiB
+        ax.axhline(gib, color="grey", lw=0.6, ls=":")
+        ax.text(len(names) - 0.5, gib, f"{gib} GiB card", fontsize=7, va="bottom", ha="right", color="grey")
     ax.set_xticks(x, names, fontsize=8)
     ax.set(ylabel="GiB of weights", title=title)
     ax.legend(fontsize=8)

@@ -38,6 +38,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .loading import model_facts
 from .official import (
     ANSWER_TYPES,
     BENCHMARK_FPS,
@@ -116,7 +117,7 @@ def benchmark_settings(model, answer_type: str, retry: int = 0, max_new_tokens: 
     settings = dict(BENCHMARK_SAMPLING[answer_type])
     if retry:
         settings.update(benchmark_retry_sampling(answer_type, retry))
-    caps = [c for c in (max_new_tokens, TINY_MAX_NEW_TOKENS if getattr(model, "is_tiny_random", False) else None)
+    caps = [c for c in (max_new_tokens, TINY_MAX_NEW_TOKENS if model_facts(model).tiny else None)
             if c]
     if caps:
         settings["max_new_tokens"] = min([settings["max_new_tokens"], *caps])
@@ -952,7 +953,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     model, processor = load_model(model_id, args.quantization)
     print(f"loaded {model_id} in {time.perf_counter() - start:.0f} s"
-          + (" (the tiny random model: its accuracy is chance)" if getattr(model, "is_tiny_random", False) else ""))
+          + (" (the tiny random model: its accuracy is chance)" if model_facts(model).tiny else ""))
     report = run_benchmark(model, processor, args.data_dir, args.results_dir, model_name=model_id,
                            answer_type=args.answer_type, limit=args.limit, datasources=args.datasources,
                            seed=args.seed, max_retries=args.max_retries)

@@ -12,6 +12,7 @@ import torch
 from transformers import BatchFeature, TextStreamer, set_seed
 
 from .decoding import NonFiniteError, graph_capturable, guard_vision, non_finite_advice, static_generate
+from .loading import model_facts
 from .memory import track_gpu_peak
 from .official import DEFAULT_SAMPLING, OVERLAY, SAMPLING_SOURCES
 from .parsing import parse_reasoning
@@ -140,7 +141,7 @@ class _Streamer(TextStreamer):
 
     Either decoder calls it in the calling thread. (The usual notebook recipe, a
     TextIteratorStreamer read while ``generate`` runs in a worker thread, halved
-    decode speed on an H100 in benchmarks/decode_order.py: 15 instead of 35 tok/s.)
+    decode speed on an H100: benchmarks/RESULTS.md, "Removed experiments".)
     """
 
     def __init__(self, tokenizer, echo: bool):
@@ -166,7 +167,7 @@ def sampling_settings(model, preset: str = DEFAULT_SAMPLING, **overrides) -> dic
     if preset not in SAMPLING_SOURCES:
         raise ValueError(f"preset must be one of {sorted(SAMPLING_SOURCES)}, got {preset!r}.")
     settings = dict(SAMPLING_SOURCES[preset])
-    if getattr(model, "is_tiny_random", False):
+    if model_facts(model).tiny:
         settings["max_new_tokens"] = TINY_MAX_NEW_TOKENS
     settings.update({k: v for k, v in overrides.items() if v is not None})
     cap = os.environ.get("COSMOS_NB_MAX_NEW_TOKENS")  # one setting that shortens every answer (GPU notebook runs)
@@ -330,7 +331,7 @@ def ask(
         peak_gpu_allocated_gib=peak.allocated,
         peak_gpu_reserved_gib=peak.reserved,
         model_name=getattr(model, "name_or_path", "") or str(getattr(model.config, "_name_or_path", "")),
-        is_tiny=bool(getattr(model, "is_tiny_random", False)),
+        is_tiny=model_facts(model).tiny,
         plan=plan,
     )
 

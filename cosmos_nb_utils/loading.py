@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -14,14 +15,39 @@ QWEN_BASE = "Qwen/Qwen2.5-VL-7B-Instruct"
 TINY = "tiny"
 ALIASES = {"cosmos": COSMOS, "qwen": QWEN_BASE, "base": QWEN_BASE}
 QUANTIZATIONS = ("auto", "nf4", "int8", "bf16", "fp16", "fp32", "none")
-# GPU memory a question needs beyond the weights, CUDA context included: 1.4-1.7 GiB for
-# the course's clips (1.7k-3.5k visual tokens), 2.9 GiB for a 7.6k-token clip, measured on
-# an H100 (benchmarks/RESULTS.md). Used only to refuse hopeless cards early.
+# GPU memory a question needs beyond the weights, CUDA context included: a round figure
+# below what the course's clips measured (benchmarks/RESULTS.md, "GPU in use at peak" minus
+# "weights"). Used only to refuse hopeless cards early.
 RUNTIME_HEADROOM_GIB = 1.5
 
 
 class ModelLoadError(RuntimeError):
     """The model cannot be loaded here; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    """What the course needs to know about a loaded model; :func:`load_model` records it once."""
+
+    name: str  # hub id or folder ("tiny" for the tiny random model)
+    tiny: bool  # the tiny random-weight model: its answers are noise
+    quantization: str  # "nf4", "int8", "bf16", "fp16", "fp32" or "none"
+    compute_dtype: torch.dtype
+    vision_quantized: bool  # the vision encoder is quantized too (the default for nf4 and int8)
+    vision_fp32: bool = False  # the vision encoder computes in float32 (see run_vision_in_fp32)
+
+
+def model_facts(model) -> ModelFacts:
+    """The facts :func:`load_model` recorded on ``model``; read from the model itself if it was loaded otherwise."""
+    facts = getattr(model, "cosmos_nb_facts", None)
+    if facts is not None:
+        return facts
+    kinds = quantized_modules(model)
+    low = kinds["4-bit"] or kinds["8-bit"]
+    unquantized = {torch.bfloat16: "bf16", torch.float16: "fp16", torch.float32: "fp32"}.get(model.dtype, "none")
+    quantization = "nf4" if kinds["4-bit"] else "int8" if kinds["8-bit"] else unquantized
+    return ModelFacts(name=str(getattr(model.config, "_name_or_path", "")), tiny=False, quantization=quantization,
+                      compute_dtype=model.dtype, vision_quantized=any(".visual." in f".{n}." for n in low))
 
 
 def default_model() -> str:
@@ -94,7 +120,7 @@ def _check_gpu_fits(quantization: str, keep_vision: bool) -> None:
     if total < need:
         raise ModelLoadError(
             f"This GPU has {total:.1f} GiB; the 7B in {quantization} needs about {need:.1f} GiB. "
-            "Use quantization='nf4' (about 7 GiB in all), or the tiny model (COSMOS_NB_MODEL=tiny) "
+            "Use quantization='nf4' (fits an 8 GB card), or the tiny model (COSMOS_NB_MODEL=tiny) "
             "to run the code without a big GPU."
         )
 
@@ -112,7 +138,7 @@ def run_vision_in_fp32(model) -> None:
         for name, param in module.named_parameters(recurse=False):
             if param.is_floating_point() and param.dtype != torch.float32:
                 setattr(module, name, torch.nn.Parameter(param.data.float(), requires_grad=False))
-    model.vision_fp32 = True
+    model.cosmos_nb_facts = replace(model_facts(model), vision_fp32=True)
 
 
 def _not_available(model_id: str, exc: Exception) -> ModelLoadError:
@@ -133,6 +159,7 @@ def load_model(
     compute_dtype: torch.dtype | None = None,
     vision_fp32: bool | None = None,
     allow_cpu: bool = False,
+    device: str | None = None,
 ):
     """Load a Qwen2.5-VL-family model and its processor; returns ``(model, processor)``.
 
@@ -143,10 +170,11 @@ def load_model(
     follows the GPU (bf16 on 8.0+, fp16 on a T4) unless ``compute_dtype`` forces one.
     By default the vision encoder is quantized too (what fits an 8 GB card, see
     benchmarks/RESULTS.md); ``keep_vision_unquantized=True`` keeps it in 16 bit
-    (about 0.9 GiB more), and that is checked on the loaded model.
+    (more memory, same file), and that is checked on the loaded model.
     ``vision_fp32=True`` computes the vision encoder in float32 (:func:`run_vision_in_fp32`);
     the default, ``None``, does so when the compute dtype is float16 on a GPU (the T4 path),
-    where float16 can overflow.
+    where float16 can overflow. ``device``: ``"cuda"`` or ``"cpu"`` (default: the GPU if
+    there is one). What was loaded is recorded once on the model: read it with :func:`model_facts`.
     """
     from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
 
@@ -159,7 +187,9 @@ def load_model(
         )
     model_id = _canonical(str(model)) if model is not None else default_model()
     tiny = is_tiny(model_id)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if device not in ("cuda", "cpu"):
+        raise ValueError(f"device must be 'cuda' or 'cpu', got {device!r}")
     quantization = resolve_quantization(quantization, device)
     if device == "cpu" and not tiny and not allow_cpu:
         raise ModelLoadError(
@@ -193,9 +223,10 @@ def load_model(
             raise
         raise _not_available(model_id, exc) from None
     llm.eval()
-    llm.is_tiny_random = tiny
-    llm.quantization = quantization
-    llm.vision_fp32 = False
+    llm.cosmos_nb_facts = ModelFacts(
+        name=model_id, tiny=tiny, quantization=quantization, compute_dtype=dtype,
+        vision_quantized=quantization in ("nf4", "int8") and not keep_vision_unquantized,
+    )
     if vision_fp32 or (vision_fp32 is None and device == "cuda" and dtype == torch.float16):
         run_vision_in_fp32(llm)
     if keep_vision_unquantized and quantization in ("nf4", "int8"):

@@ -137,11 +137,14 @@ def kv_bytes_per_token(config, dtype_bytes: int = 2) -> int:
 
 def memory_mode(model) -> str | None:
     """The key of :data:`MEMORY_MODEL` that describes ``model``, or ``None`` if it was not fitted."""
-    if getattr(model, "quantization", None) == "int8":
+    from .loading import model_facts  # here: loading imports this module
+
+    facts = model_facts(model)
+    if facts.quantization == "int8":
         return None
     if model.model.language_model.embed_tokens.weight.dtype not in (torch.bfloat16, torch.float16):
         return None
-    return "vision fp32" if getattr(model, "vision_fp32", False) else "vision 16-bit"
+    return "vision fp32" if facts.vision_fp32 else "vision 16-bit"
 
 
 @dataclass

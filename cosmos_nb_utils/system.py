@@ -65,7 +65,8 @@ def course_plan() -> dict[str, object]:
         need = "about 1.5 MB (tiny random model: answers are noise)"
     else:
         key = {"nf4": "nf4 + double quant", "int8": "int8"}.get(quant, "bf16")
-        need = f"about {weight_footprints(keep_vision=False)[key]:.1f} GiB of weights + 1.5-3 GiB per question"
+        need = (f"about {weight_footprints(keep_vision=False)[key]:.1f} GiB of weights, plus what each question needs "
+                "(measured: benchmarks/RESULTS.md)")
     dtype = str(default_compute_dtype(device)).replace("torch.", "")
     return {"model": model, "quantization": quant, "compute dtype": dtype, "memory": need}
 

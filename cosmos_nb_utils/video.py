@@ -36,8 +36,8 @@ DEFAULT_FPS = 4.0
 DEFAULT_TOTAL_PIXELS = 8192 * 28 * 28
 # fps="auto": the highest rate up to DEFAULT_FPS whose plan fits the limits.
 AUTO = "auto"
-# Refuse inputs above this many visual tokens (1.5x the official budget). For scale: a
-# 7.6k-token clip already needs 8.4 GiB in all with the default 4-bit loading
+# Refuse inputs above this many visual tokens (1.5x the official budget). For scale: a clip
+# that fills the official budget is already above 8 GiB in all with the default 4-bit loading
 # (benchmarks/RESULTS.md); raise it only on a larger GPU.
 MAX_VISUAL_TOKENS = 12_288
 

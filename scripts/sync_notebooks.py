@@ -46,7 +46,7 @@ if "google.colab" in sys.modules:
 
 def settings() -> tuple[str, str]:
     meta = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    return meta["project"]["urls"]["Repository"].rstrip("/"), meta["tool"]["cosmos-nb"]["release"]
+    return meta["project"]["urls"]["Repository"].rstrip("/"), "v" + meta["project"]["version"]
 
 
 def badge_url(repo: str, tag: str, name: str) -> str:

@@ -20,7 +20,8 @@ def tiny_dir():
 def tiny(tiny_dir):
     from cosmos_nb_utils.loading import load_model
 
-    return load_model("tiny")
+    # on the CPU on every machine, so that tests that compare exact tokens mean the same with or without a GPU
+    return load_model("tiny", device="cpu")
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,9 @@
 """The graph decoder's loop, run on the CPU without the graph: it must pick exactly the tokens ``generate`` picks.
 
-The CUDA graph itself only replays the kernels of this loop (checked on a GPU by
-benchmarks/check_graph_decoder.py); everything else is tested here.
+The tiny model is loaded on the CPU on every machine (conftest), so these tests mean the
+same with or without a GPU. The CUDA graph itself only replays the kernels of this loop:
+one test checks that on a GPU (skipped without one), and benchmarks/check_graph_decoder.py
+on the random 7B.
 """
 
 import pytest
@@ -147,9 +149,22 @@ def test_rewind_restores_the_state_after_the_prompt(tiny, video_inputs):
         assert torch.equal(step(), first)
 
 
-def test_no_graph_without_a_gpu(tiny):
-    model, _ = tiny
-    assert not graph_capturable(model)
+def test_no_graph_for_a_model_on_the_cpu(tiny):
+    model, _ = tiny  # on the CPU on every machine (conftest)
+    assert model.device.type == "cpu" and not graph_capturable(model)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="records a CUDA graph: needs a CUDA GPU")
+def test_graph_replays_exactly_the_loop_on_a_gpu(tiny_dir, video_inputs):
+    """On a GPU the graph must give the tokens of the same loop run without it (same kernels, replayed)."""
+    from cosmos_nb_utils.loading import load_model
+
+    model, _ = load_model("tiny", device="cuda", compute_dtype=torch.float32)
+    inputs = video_inputs.to("cuda")
+    settings = {**GREEDY, "min_new_tokens": 24, "max_new_tokens": 24}
+    assert graph_capturable(model)
+    graph = static_generate(model, inputs, use_cuda_graph=True, **settings)
+    assert torch.equal(graph, static_generate(model, inputs, use_cuda_graph=False, **settings))
 
 
 def test_ask_decoders_agree(tiny, make_clip):

@@ -8,9 +8,17 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import torch
 
 from cosmos_nb_utils import evaluation as ev
+from cosmos_nb_utils.loading import ModelFacts
 from cosmos_nb_utils.official import benchmark_retry_sampling
+
+
+def facts(tiny: bool) -> ModelFacts:
+    """What load_model records on a model, for a stand-in model."""
+    return ModelFacts(name="stand-in", tiny=tiny, quantization="none", compute_dtype=torch.float32,
+                      vision_quantized=False)
 
 
 @pytest.fixture(scope="module")
@@ -201,7 +209,7 @@ def test_empty_answers_are_retried_the_official_way(monkeypatch, tmp_path):
 
     monkeypatch.setattr(generation, "ask", fake_ask)
     q = ev.Question("ds", "v", 0, "Which?", {"A": "x", "B": "y"}, "B")
-    model = SimpleNamespace(is_tiny_random=False)
+    model = SimpleNamespace(cosmos_nb_facts=facts(tiny=False))
     record, timing = ev.answer_question(model, None, q, tmp_path / "v.mp4", "reasoning")
     assert (record["answer"], record["reasoning"], record["is_correct"]) == ("B", "a", True)
     assert record["full_response"].endswith("</answer>")
@@ -341,8 +349,9 @@ def test_a_clip_over_the_budget_is_skipped_not_fatal(monkeypatch, fixture_dir, t
         return SimpleNamespace(text="A", total_s=0.1, new_tokens=1)
 
     monkeypatch.setattr(generation, "ask", fake_ask)
-    report = ev.run_benchmark(SimpleNamespace(is_tiny_random=True), None, fixture_dir, tmp_path, model_name="m",
-                              answer_type="letter", progress=False)
+    stand_in = SimpleNamespace(cosmos_nb_facts=facts(tiny=True))
+    report = ev.run_benchmark(stand_in, None, fixture_dir, tmp_path, model_name="m", answer_type="letter",
+                              progress=False)
     assert "BudgetError" in dict(report.skipped)["toy_robot/agent_pick"]
     assert report.answered == ["toy_driving/road_turn", "toy_robot/ball_bounce"]
     assert not (tmp_path / "m" / "letter" / "toy_robot" / "agent_pick.json").exists()

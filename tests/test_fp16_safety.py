@@ -9,7 +9,7 @@ import torch
 
 from cosmos_nb_utils.decoding import NonFiniteError, static_generate
 from cosmos_nb_utils.generation import _logits_guard, ask, prepare_inputs
-from cosmos_nb_utils.loading import load_model, run_vision_in_fp32
+from cosmos_nb_utils.loading import load_model, model_facts, run_vision_in_fp32
 from cosmos_nb_utils.prompts import build_messages
 
 QUESTION = "Is it safe to turn right?"
@@ -140,12 +140,12 @@ def test_vision_fp32_on_a_4bit_model(make_clip):
     layers = [m for m in model.model.visual.modules() if type(m).__name__ == "Linear4bit"]
     assert layers and all(m.compute_dtype == torch.float32 for m in layers)
     assert all(m.weight.dtype == torch.uint8 for m in layers)
-    assert model.vision_fp32
+    assert model_facts(model).vision_fp32
     answer = ask(model, processor, QUESTION, make_clip(), stream=False, temperature=0, max_new_tokens=3)
     assert answer.new_tokens >= 1
 
 
 def test_vision_fp32_is_off_by_default_on_cpu():
     model, _ = load_model("tiny", "fp16")
-    assert model.vision_fp32 is False
+    assert model_facts(model).vision_fp32 is False
     assert model.model.visual.dtype == torch.float16

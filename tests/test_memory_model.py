@@ -13,7 +13,7 @@ import torch
 from cosmos_nb_utils import generation, memory
 from cosmos_nb_utils.architecture import reason1_7b_config
 from cosmos_nb_utils.generation import GPUMemoryError, ask, check_gpu_memory
-from cosmos_nb_utils.loading import load_model
+from cosmos_nb_utils.loading import load_model, run_vision_in_fp32
 from cosmos_nb_utils.memory import (
     MARGIN_GIB,
     MEMORY_MODEL,
@@ -59,7 +59,7 @@ def test_modes_covered():
     assert fits(cpu32, plan_sampling(CLIP))  # no GPU: nothing to check
     bf16, _ = load_model("tiny", "bf16")
     assert memory_mode(bf16) == "vision 16-bit"
-    bf16.vision_fp32 = True
+    run_vision_in_fp32(bf16)
     assert memory_mode(bf16) == "vision fp32"
 
 

@@ -1,5 +1,6 @@
 """Project hygiene: one pin table, notebooks in sync and clean, assets reproducible and documented."""
 
+import os
 import re
 import subprocess
 import sys
@@ -41,6 +42,7 @@ def test_notebooks_list_in_readme_and_makefile_use_pyproject():
     makefile = (ROOT / "Makefile").read_text()
     assert 'pip install --quiet -e ".[torch,dev]"' in makefile
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+    assert "jupyter lab --allow-root" in makefile, "make lab must start as root too (containers, Colab-like machines)"
     readme = (ROOT / "README.md").read_text()
     for nb in NOTEBOOKS:
         assert nb.name in readme, f"README does not list {nb.name}"
@@ -60,7 +62,7 @@ def test_notebook_is_clean_and_complete(path):
     assert "widgets" not in nb.metadata
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert all(not c.outputs and c.execution_count is None for c in code), "stored outputs: run `make sync`"
-    repo, tag = PYPROJECT["project"]["urls"]["Repository"], PYPROJECT["tool"]["cosmos-nb"]["release"]
+    repo, tag = PYPROJECT["project"]["urls"]["Repository"], "v" + PYPROJECT["project"]["version"]
     badge, install = nb.cells[0].source, nb.cells[1].source
     assert badge.endswith(f"/blob/{tag}/notebooks/{path.name})"), "the badge must open this very notebook"
     assert f'REPO, TAG = "{repo}", "{tag}"' in install and '"google.colab" in sys.modules' in install
@@ -70,8 +72,12 @@ def test_notebook_is_clean_and_complete(path):
     for section in ("Objectives", "Teaching:", "Summary"):
         assert section in text, f"{path.name} lacks {section}"
     assert max(len(c.source.splitlines()) for c in code) <= 30, "a cell this long belongs in cosmos_nb_utils"
-    if path.name >= "02":
-        assert any("solution" in c.metadata.get("tags", []) for c in code), "exercises need runnable solutions"
+    solutions = [c for c in code if "solution" in c.metadata.get("tags", [])]
+    if path.name >= "01":
+        assert solutions, "exercises need runnable solutions"
+    for cell in solutions:  # collapsed in JupyterLab and on Colab, as the README promises
+        assert cell.metadata.get("jupyter", {}).get("source_hidden") is True, f"{cell.id}: solution not collapsed"
+        assert cell.metadata.get("cellView") == "form" and cell.source.startswith("# @title Solution"), cell.id
 
 
 def test_assets_are_reproducible(tmp_path):
@@ -104,3 +110,24 @@ def test_slides_build(tmp_path):
     html = decks[2].read_text()
     assert "reveal" in html.lower() and "Is it safe to turn right?" in html
     assert "@title Solution" not in html and "google.colab" not in html
+
+
+def test_one_version_string():
+    """pyproject.toml's version is the only one: the package reads it, the notebooks' tag is derived from it."""
+    import cosmos_nb_utils
+
+    version = PYPROJECT["project"]["version"]
+    assert cosmos_nb_utils.__version__ == version
+    for path in [*(ROOT / "cosmos_nb_utils").glob("*.py"), ROOT / "environment.yml", ROOT / "Makefile"]:
+        assert version not in path.read_text(), f"{path.name} writes the version again"
+
+
+def test_first_names_are_at_the_top_and_modules_stay_reachable():
+    import cosmos_nb_utils
+    from cosmos_nb_utils import ask, find_assets, load_model
+    from cosmos_nb_utils.generation import ask as ask_in_module
+    from cosmos_nb_utils.loading import load_model as load_in_module
+
+    assert ask is ask_in_module and load_model is load_in_module and find_assets().is_dir()
+    assert os.environ.get("PYTORCH_CUDA_ALLOC_CONF") == "expandable_segments:True"
+    assert cosmos_nb_utils.__all__ == ["__version__", "ask", "find_assets", "load_model"]
