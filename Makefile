@@ -39,9 +39,13 @@ chromium:  ## make sure Debian's chromium is there for the browser test (apt-get
 		echo "          Install it with: sudo apt-get install chromium"; \
 	fi
 
+# The tests check the course's code on the tiny random model, on any machine: a GPU machine would otherwise load
+# the real 7B in every notebook (`make run` is the way to run the real model). TEST_MODEL=... overrides it.
+TEST_MODEL ?= tiny
+
 test: env chromium  ## lint, unit tests (JupyterLab in headless Chromium included), every notebook under nbmake
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest tests $(NBS) --nbmake --nbmake-timeout=600
+	COSMOS_NB_MODEL=$(TEST_MODEL) $(BIN)/python -m pytest tests $(NBS) --nbmake --nbmake-timeout=600
 
 lab: env  ## open JupyterLab on the notebooks
 	$(BIN)/jupyter lab --allow-root notebooks  # --allow-root: containers and Colab-like machines run as root
