@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from cosmos_nb_utils import evaluation as ev
+from cosmos_nb_utils import stats
 from cosmos_nb_utils.loading import ModelFacts
 from cosmos_nb_utils.official import benchmark_retry_sampling
 
@@ -30,38 +31,38 @@ def fixture_dir(tmp_path_factory):
 
 
 def test_wilson_interval_hand_values():
-    assert ev.wilson_interval(5, 10) == pytest.approx((0.23659, 0.76341), abs=1e-5)
-    assert ev.wilson_interval(0, 10) == pytest.approx((0.0, 0.27754), abs=1e-5)
-    assert ev.wilson_interval(10, 10) == pytest.approx((0.72246, 1.0), abs=1e-5)
-    assert ev.wilson_interval(0, 0) == (0.0, 1.0)
+    assert stats.wilson_interval(5, 10) == pytest.approx((0.23659, 0.76341), abs=1e-5)
+    assert stats.wilson_interval(0, 10) == pytest.approx((0.0, 0.27754), abs=1e-5)
+    assert stats.wilson_interval(10, 10) == pytest.approx((0.72246, 1.0), abs=1e-5)
+    assert stats.wilson_interval(0, 0) == (0.0, 1.0)
     with pytest.raises(ValueError):
-        ev.wilson_interval(11, 10)
+        stats.wilson_interval(11, 10)
 
 
 def test_paired_difference_hand_values():
     # d = [0, 1, 1, 0, -1]: mean 0.2, sample sd sqrt(0.7), half-width 1.96 * sqrt(0.7 / 5) = 0.73337
-    diff = ev.paired_difference([1, 1, 1, 0, 0], [1, 0, 0, 0, 1])
+    diff = stats.paired_difference([1, 1, 1, 0, 0], [1, 0, 0, 0, 1])
     assert (diff.n, diff.only_a, diff.only_b) == (5, 2, 1)
     assert diff.difference == pytest.approx(0.2)
     assert (diff.low, diff.high) == pytest.approx((0.2 - 0.733365, 0.2 + 0.733365), abs=1e-5)
     with pytest.raises(ValueError):
-        ev.paired_difference([1, 0], [1])
+        stats.paired_difference([1, 0], [1])
 
 
 def test_paired_bootstrap_agrees_with_normal_interval():
     a = [i % 3 != 0 for i in range(300)]  # 2/3 right
     b = [i % 2 == 0 for i in range(300)]  # 1/2 right
-    normal = ev.paired_difference(a, b)
-    low, high = ev.paired_bootstrap(a, b, seed=1)
+    normal = stats.paired_difference(a, b)
+    low, high = stats.paired_bootstrap(a, b, seed=1)
     assert low == pytest.approx(normal.low, abs=0.02) and high == pytest.approx(normal.high, abs=0.02)
 
 
 def test_questions_needed_hand_value():
     # 3 points apart, disagreeing on 20% of questions: 1.96^2 * (0.2 - 0.0009) / 0.0009 = 849.9
-    assert ev.questions_needed(0.03, 0.2) == 850
-    assert ev.questions_needed(0.10, 0.2) == math.ceil(3.8416 * 0.19 / 0.01)
+    assert stats.questions_needed(0.03, 0.2) == 850
+    assert stats.questions_needed(0.10, 0.2) == math.ceil(3.8416 * 0.19 / 0.01)
     with pytest.raises(ValueError):
-        ev.questions_needed(0.3, 0.2)
+        stats.questions_needed(0.3, 0.2)
 
 
 # ---------------------------------------------------------------- the official scorer, through score_letter
