@@ -37,7 +37,7 @@ def test_kv_cache_bytes_of_the_7b():
 
 @pytest.fixture(scope="module")
 def tiny_bf16():
-    return load_model("tiny", "bf16")
+    return load_model("tiny", "bf16", device="cpu")  # a CPU model on every machine; on_gpu fakes the GPU
 
 
 @pytest.fixture
@@ -53,11 +53,11 @@ def on_gpu(monkeypatch, tiny_bf16):
 
 
 def test_modes_covered():
-    cpu32, _ = load_model("tiny")
+    cpu32, _ = load_model("tiny", device="cpu")
     assert memory_mode(cpu32) is None  # float32: not fitted, so no prediction and no refusal
     assert predict_question(cpu32, 1000) is None
     assert fits(cpu32, plan_sampling(CLIP))  # no GPU: nothing to check
-    bf16, _ = load_model("tiny", "bf16")
+    bf16, _ = load_model("tiny", "bf16", device="cpu")
     assert memory_mode(bf16) == "vision 16-bit"
     run_vision_in_fp32(bf16)
     assert memory_mode(bf16) == "vision fp32"
