@@ -14,9 +14,12 @@ read that copy, so they agree with each other and with the clip's real timing.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import numbers
 import os
+import subprocess
+import sys
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -481,6 +484,32 @@ def _probe_file(path: Path, source: Path | None = None) -> VideoInfo:
     return info
 
 
+# decord is reported to hang on some files; it is asked in a child process that is stopped after this many seconds.
+READER_TIMEOUT_S = 120
+_DECORD_VIEW = (
+    "import json, sys, decord\n"
+    "reader = decord.VideoReader(sys.argv[1])\n"
+    "count = len(reader)\n"
+    "shape = reader.get_batch([0, count - 1]).asnumpy().shape[1:3]\n"
+    "print(json.dumps([count, reader.get_avg_fps(), list(shape)]))\n"
+)
+
+
+def _decord_view(path: Path) -> tuple[int, float, tuple[int, int]]:
+    """Frame count, rate and (height, width) as decord reads them, in a child process with a time limit."""
+    try:
+        done = subprocess.run([sys.executable, "-c", _DECORD_VIEW, str(path)], capture_output=True, text=True,
+                              timeout=READER_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise RuntimeError(f"decord did not finish reading it within {READER_TIMEOUT_S} s (it hangs on some "
+                           "files)") from None
+    if done.returncode != 0:
+        lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
+        raise RuntimeError(lines[-1] if lines else f"decord stopped with exit code {done.returncode}")
+    count, fps, shape = json.loads(done.stdout.strip().splitlines()[-1])
+    return int(count), float(fps), (int(shape[0]), int(shape[1]))
+
+
 def _check_model_reader(info: VideoInfo) -> str | None:
     """Open ``info.path`` with the reader qwen-vl-utils will use; refuse what it cannot read.
 
@@ -492,11 +521,7 @@ def _check_model_reader(info: VideoInfo) -> str | None:
     path = info.path
     try:
         if backend == "decord":
-            import decord
-
-            reader = decord.VideoReader(str(path))
-            count, fps = len(reader), reader.get_avg_fps()
-            shape = reader.get_batch([0, count - 1]).asnumpy().shape[1:3]
+            count, fps, shape = _decord_view(path)
         elif backend == "torchcodec":
             from torchcodec.decoders import VideoDecoder
 

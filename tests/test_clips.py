@@ -445,3 +445,18 @@ def test_tiny_alias_ignores_case_like_the_others(monkeypatch, value):
 
     monkeypatch.setenv("COSMOS_NB_MODEL", value)
     assert default_model() == TINY
+
+
+def test_a_reader_that_hangs_is_stopped_with_a_clear_error(make_clip, monkeypatch):
+    """decord is asked in a child process with a time limit: a file it hangs on gets an error, not a hang."""
+    monkeypatch.setattr(video, "READER_TIMEOUT_S", 1)
+    monkeypatch.setattr(video, "_DECORD_VIEW", "import time\ntime.sleep(60)\n")
+    clip = make_clip(fps=10, seconds=1.5, name="hangs.mp4")
+    with pytest.raises(VideoError, match=r"hangs\.mp4 cannot be read .*did not finish reading it within 1 s"):
+        video.probe_video(clip)
+
+
+def test_the_readers_own_error_is_shown(make_clip, monkeypatch):
+    monkeypatch.setattr(video, "_DECORD_VIEW", "raise SystemExit('DECORDError: cannot open this file')\n")
+    with pytest.raises(VideoError, match="DECORDError: cannot open this file"):
+        video.probe_video(make_clip(fps=10, seconds=1.5, name="broken_for_decord.mp4"))
