@@ -296,7 +296,7 @@ def ask(
 
     The video is checked and its visual-token cost planned before the model runs
     (clear errors for bad files and over-budget requests). Sampling follows the
-    official ``preset`` (default: the model card's temperature 0.6, top_p 0.95,
+    official ``preset`` (default: the release example's temperature 0.6, top_p 0.95,
     repetition_penalty 1.05, max_new_tokens 4096; ``official.SAMPLING_SOURCES`` has the
     others); pass any setting to override it, ``seed`` to repeat a run.
     ``timestamps=True`` stamps each sampled frame's time below it (the official overlay).

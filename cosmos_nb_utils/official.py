@@ -27,7 +27,7 @@ COSMOS_RL = "nvidia-cosmos/cosmos-rl@89f2e5b5c817d99a240f1194ce37239ceb6f058a"
 
 # --- How to ask the model to reason -------------------------------------------------------------
 # REASON1 README.md at commit 41c173f298c4084d724b930b6393e82c6c1304ff (the inference example of the
-# model release; the Hugging Face model card is reported to give the same recipe, not re-read here):
+# model release; the Hugging Face model card is reported to give the same recipe, not re-read here),
 # this system prompt, video at fps 4.
 REASONING_SYSTEM = (
     "You are a helpful assistant. Answer the question in the following format: "
@@ -46,9 +46,10 @@ VIDEO_TOTAL_PIXELS = 8192 * 28 * 28
 # ``max_tokens`` is ``max_new_tokens``, ``top_k=0`` means off as vLLM's -1 does).
 SAMPLING_SOURCES = {
     # REASON1 README.md at commit 41c173f2 (the release's inference example; see REASONING_SYSTEM)
-    "model card": {"do_sample": True, "temperature": 0.6, "top_p": 0.95, "top_k": 0, "repetition_penalty": 1.05,
+    "release example": {"do_sample": True, "temperature": 0.6, "top_p": 0.95, "top_k": 0, "repetition_penalty": 1.05,
                    "max_new_tokens": 4096},
-    # REASON1 configs/sampling_params.yaml (the repository's current scripts/inference.py): near-greedy, seed 42
+    # REASON1 configs/sampling_params.yaml (the repository's current scripts/inference.py): near-greedy, seed 42;
+    # top_p and repetition_penalty are vLLM's defaults there
     "repository": {"do_sample": True, "temperature": 0.01, "top_p": 1.0, "top_k": 0, "repetition_penalty": 1.0,
                    "max_new_tokens": 4096},
     # REASON1 examples/benchmark/configs/evaluate.yaml + tools/eval/evaluate.py (reasoning answers)
@@ -59,8 +60,8 @@ SAMPLING_SOURCES = {
     "rl rollout": {"do_sample": True, "temperature": 0.9, "top_p": 1.0, "top_k": 0, "repetition_penalty": 1.0,
                    "max_new_tokens": 6144},
 }
-# What ``ask`` uses unless told otherwise: the model card's recipe, the one the release documented for chat.
-DEFAULT_SAMPLING = "model card"
+# What ``ask`` uses unless told otherwise: the recipe the release documented for chat.
+DEFAULT_SAMPLING = "release example"
 
 # --- The RL recipe (GRPO) ------------------------------------------------------------------------
 # REASON1 examples/post_training/configs/rl.toml and tools/dataset/cosmos_grpo.py (FPS, MAX_PIXELS).

@@ -119,7 +119,7 @@ def test_benchmark_sampling_and_retries():
 def test_sampling_sources_are_distinct_and_complete():
     keys = {"do_sample", "temperature", "top_p", "top_k", "repetition_penalty", "max_new_tokens"}
     assert all(set(s) == keys for s in o.SAMPLING_SOURCES.values())
-    assert o.SAMPLING_SOURCES["model card"]["repetition_penalty"] == 1.05
+    assert o.SAMPLING_SOURCES["release example"]["repetition_penalty"] == 1.05
     assert o.SAMPLING_SOURCES["repository"]["temperature"] == 0.01
     assert o.SAMPLING_SOURCES["rl rollout"]["temperature"] == o.RL_RECIPE["temperature"] == 0.9
 

@@ -19,7 +19,8 @@ TOP = ("notebooks", "cosmos_nb_utils", "assets", "tests", "benchmarks", "docs", 
 REPO_PATH = re.compile(rf"(?<![\w./~-])((?:\.\./)+[\w./*-]+|(?:{'|'.join(TOP)})/[\w./*-]*)")
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 # paths of other repositories that the docs name as sources (not files of this one)
-ELSEWHERE = {"scripts/inference.py"}  # nvidia-cosmos/cosmos-reason1's inference script (its --timestamp option)
+# Paths in nvidia-cosmos/cosmos-reason1 that the docs name: its inference script (--timestamp) and sample clip.
+ELSEWHERE = {"scripts/inference.py", "assets/sample.mp4"}
 
 
 def named_paths(text: str) -> set[str]:
