@@ -143,6 +143,9 @@ def benchmark_prompt(question: str, index2ans: Mapping[str, str], answer_type: s
     letter instruction, and in reasoning mode the format instruction. Nothing is stripped.
     """
     _check_answer_type(answer_type)
+    if not isinstance(index2ans, Mapping) or not all(isinstance(v, str) for v in index2ans.values()):
+        raise ValueError(f"index2ans must map option letters to option texts, like {{'A': 'turn left'}}; "
+                         f"got {index2ans!r}.")
     text = str(question) + "\n"
     text += "\n".join(f"({letter}) {choice}" for letter, choice in index2ans.items())
     text += "\n" + BENCHMARK_LETTER_INSTRUCTION

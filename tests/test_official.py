@@ -101,6 +101,9 @@ def test_benchmark_prompt_is_the_harness_text():
     assert o.BENCHMARK_SYSTEM == "Answer the questions."
     assert format_mcq("What next?", ["Turn left", " keep going "], reasoning=True) == o.benchmark_prompt(
         "What next?", choices, "reasoning")
+    for bad in (["Turn left", "Go"], {"A": 3}, None):
+        with pytest.raises(ValueError, match="index2ans"):
+            o.benchmark_prompt("What next?", bad)
 
 
 def test_benchmark_sampling_and_retries():

@@ -18,7 +18,6 @@ TOP = ("notebooks", "cosmos_nb_utils", "assets", "tests", "benchmarks", "docs", 
 # a path starting at a top-level folder of this repository, or leaving the folder it is written in
 REPO_PATH = re.compile(rf"(?<![\w./~-])((?:\.\./)+[\w./*-]+|(?:{'|'.join(TOP)})/[\w./*-]*)")
 LINK = re.compile(r"\]\(([^)\s]+)\)")
-# paths of other repositories that the docs name as sources (not files of this one)
 # Paths in nvidia-cosmos/cosmos-reason1 that the docs name: its inference script (--timestamp) and sample clip.
 ELSEWHERE = {"scripts/inference.py", "assets/sample.mp4"}
 
