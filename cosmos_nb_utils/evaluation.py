@@ -167,6 +167,7 @@ class Question:
     question: str
     index2ans: dict[str, str]
     correct_answer: str
+    reasoning: str = ""  # the optional "reasoning" field (the course's extension: trained as the <think> block)
 
 
 @dataclass
@@ -234,7 +235,7 @@ def _clip_index(clips_dir: Path) -> dict[str, Path]:
             if f.is_file() and f.name.endswith(VIDEO_EXTENSIONS)}
 
 
-def _parse_pair(qa, where: str, problems: list[str]) -> tuple[str, dict, str] | None:
+def _parse_pair(qa, where: str, problems: list[str]) -> tuple[str, dict, str, str] | None:
     if not isinstance(qa, dict):
         problems.append(f"{where}: a question must be an object, got {type(qa).__name__}; skipped.")
         return None
@@ -247,7 +248,9 @@ def _parse_pair(qa, where: str, problems: list[str]) -> tuple[str, dict, str] | 
     elif not isinstance(answer, str) or not answer.strip():
         problems.append(f"{where}: no 'answer' (or 'correct_answer') letter; skipped.")
     else:
-        return question, {str(k): str(v) for k, v in options.items()}, answer
+        reasoning = qa.get("reasoning")
+        return question, {str(k): str(v) for k, v in options.items()}, answer, \
+            reasoning.strip() if isinstance(reasoning, str) else ""
     return None
 
 
@@ -360,6 +363,14 @@ class RunReport:
 def model_label(model_id: str | os.PathLike) -> str:
     """The results folder name of a model, as evaluate.py makes it: the base name of its id or path."""
     return os.path.basename(str(model_id).rstrip("/")) or str(model_id)
+
+
+def adapter_label(adapter: str | os.PathLike) -> str:
+    """A results-folder name for an adapter: its fine-tuning --out-dir's name (not the inner ``adapter``)."""
+    from .loading import find_adapter
+
+    folder = find_adapter(adapter).resolve()
+    return folder.parent.name if folder.name == "adapter" else folder.name
 
 
 def results_folder(results_dir: str | os.PathLike, model_name: str, answer_type: str) -> Path:
@@ -860,6 +871,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-retries", type=int, default=BENCHMARK_MAX_RETRIES,
                         help="retries of an empty answer (official: 10)")
     parser.add_argument("--quantization", default="auto", help="auto (nf4 on a GPU), nf4, int8, bf16, ...")
+    parser.add_argument("--adapter", default=None, help="a LoRA adapter saved by `python -m "
+                        "cosmos_nb_utils.finetune` (its --out-dir), applied over the model")
     args = parser.parse_args(argv)
 
     try:
@@ -872,15 +885,23 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {args.data_dir} holds no question with a clip to answer.", file=sys.stderr)
         return 2
 
-    from .loading import ALIASES, default_model, load_model
+    from .loading import ALIASES, ModelLoadError, default_model, find_adapter, load_model
 
+    if args.adapter is not None:
+        try:
+            find_adapter(args.adapter)
+        except ModelLoadError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     model_id = args.model or default_model()
     model_id = ALIASES.get(model_id.lower(), model_id)
     start = time.perf_counter()
-    model, processor = load_model(model_id, args.quantization)
-    print(f"loaded {model_id} in {time.perf_counter() - start:.0f} s"
+    model, processor = load_model(model_id, args.quantization, adapter=args.adapter)
+    adapter_note = f" with adapter {args.adapter}" if args.adapter else ""
+    print(f"loaded {model_id}{adapter_note} in {time.perf_counter() - start:.0f} s"
           + (" (the tiny random model: its accuracy is chance)" if model_facts(model).tiny else ""))
-    report = run_benchmark(model, processor, args.data_dir, args.results_dir, model_name=model_id,
+    name = model_id if args.adapter is None else f"{model_label(model_id)}+{adapter_label(args.adapter)}"
+    report = run_benchmark(model, processor, args.data_dir, args.results_dir, model_name=name,
                            answer_type=args.answer_type, limit=args.limit, datasources=args.datasources,
                            seed=args.seed, max_retries=args.max_retries)
     print(report.summary())
