@@ -7,7 +7,7 @@ For each compute path (bf16: the 8 GB-card path; fp16 with the vision encoder in
 path, forced on a bf16 GPU) the 7B is loaded in 4 bit by the course's ``load_model``, LoRA is added by
 ``training.add_lora`` (rank 16 on the language model's projections, gradient checkpointing) and one
 arrow-of-time question about a 20 s 1280x720 clip is trained by ``training.run_training`` with the
-answer-only loss of ``sft.py``, at four vision budgets (1024, 2048, 4096 and 8192 * 28 * 28 pixels).
+answer-only loss of ``sft.py``, at four vision budgets (1024, 2048, 4096 and 8192 * 28 * 28 pixels, at 1 fps).
 First uncapped (every point, to fit the memory model), then with the process capped like the card
 (8 GB for bf16, 15 GiB for the T4 path, as benchmarks/small_cards.py caps it) to see what runs.
 Memory: PyTorch's peak allocated and reserved per step, and the device's used memory (cudaMemGetInfo,
@@ -31,7 +31,8 @@ from cosmos_nb_utils.sft import answer_loss, build_sft_inputs
 from cosmos_nb_utils.training import TrainConfig, add_lora, lora_parameter_count, run_training
 from cosmos_nb_utils.training_data import ARROW_OPTIONS, ARROW_QUESTION, Example
 
-BUDGETS = (1024, 2048, 4096, 8192)  # total_pixels / (28 * 28): about that many visual tokens
+BUDGETS = (1024, 2048, 4096, 8192)  # total_pixels / (28 * 28): at FPS, 1.2k, 1.9k, 3.9k and 7.2k visual tokens
+FPS = 1.0  # 20 frames of the 20 s clip (at 4 fps the frames' minimum size keeps small budgets above 4.8k tokens)
 # path -> (compute dtype, GiB of the card it stands for)
 PATHS = {"bf16": (torch.bfloat16, 8.0), "fp16": (torch.float16, 15.0)}
 RANK = 16
@@ -151,7 +152,7 @@ def main() -> None:
         from common import DEFAULT_CKPT, build_random_checkpoint, environment, require_gpu, scenario_inputs
 
         require_gpu()
-        clip, budgets, fps = scenario_inputs()["8k-token HD clip"][0], BUDGETS, 4.0
+        clip, budgets, fps = scenario_inputs()["8k-token HD clip"][0], BUDGETS, FPS
         paths = {k: PATHS[k] for k in args.paths}
         ckpt = build_random_checkpoint(args.ckpt or DEFAULT_CKPT)
         env = environment(rank=RANK, measured_steps=MEASURED_STEPS, clip="20 s 1280x720 10 fps synthetic (common.py)",
