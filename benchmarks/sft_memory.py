@@ -37,7 +37,7 @@ FPS = 1.0  # 20 frames of the 20 s clip (at 4 fps the frames' minimum size keeps
 # path -> (compute dtype, GiB of the card it stands for)
 PATHS = {"bf16": (torch.bfloat16, 8.0), "fp16": (torch.float16, 15.0)}
 RANK = 16
-MEASURED_STEPS = 3  # after one warm-up step
+MEASURED_STEPS = 2  # after one warm-up step
 
 
 class UsedSampler:
@@ -147,6 +147,7 @@ def main() -> None:
     parser.add_argument("--paths", nargs="+", default=list(PATHS), choices=list(PATHS))
     parser.add_argument("--ckpt", type=Path, default=None)
     parser.add_argument("--no-cap", action="store_true", help="skip the capped pass")
+    parser.add_argument("--budgets", nargs="+", type=int, default=list(BUDGETS), help="total_pixels / (28 * 28)")
     args = parser.parse_args()
     from cosmos_nb_utils.loading import load_model
 
@@ -161,7 +162,7 @@ def main() -> None:
         from common import DEFAULT_CKPT, build_random_checkpoint, environment, require_gpu, scenario_inputs
 
         require_gpu()
-        clip, budgets, fps = scenario_inputs()["8k-token HD clip"][0], BUDGETS, FPS
+        clip, budgets, fps = scenario_inputs()["8k-token HD clip"][0], tuple(args.budgets), FPS
         paths = {k: PATHS[k] for k in args.paths}
         ckpt = build_random_checkpoint(args.ckpt or DEFAULT_CKPT)
         env = environment(rank=RANK, measured_steps=MEASURED_STEPS, clip="20 s 1280x720 10 fps synthetic (common.py)",

@@ -121,6 +121,7 @@ def add_lora(model, rank: int = 16, alpha: float = 32.0, dropout: float = 0.05, 
         param.requires_grad_(False)
     if gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.model.visual.gradient_checkpointing_disable()  # frozen and fed no gradient: nothing to recompute
     model.config.use_cache = False
     if init is not None:
         from peft import PeftModel
@@ -136,6 +137,10 @@ def add_lora(model, rank: int = 16, alpha: float = 32.0, dropout: float = 0.05, 
     else:
         config = LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=dropout, target_modules=targets, bias="none")
         peft_model = get_peft_model(model, config)
+    # transformers (gradient_checkpointing_enable) and peft hook every input-embedding layer to make its output
+    # require grad, the vision encoder's patch embedding included: the frozen vision encoder then keeps its
+    # activations for a backward pass that needs none. Non-reentrant checkpointing needs no such hook.
+    _remove_input_grad_hooks(peft_model.get_base_model())
     for name, param in peft_model.named_parameters():
         if param.requires_grad and param.dtype != torch.float32:
             param.data = param.data.float()
@@ -145,6 +150,16 @@ def add_lora(model, rank: int = 16, alpha: float = 32.0, dropout: float = 0.05, 
     if facts is not None:
         peft_model.get_base_model().cosmos_nb_facts = facts
     return peft_model
+
+
+def _remove_input_grad_hooks(model) -> None:
+    """Remove transformers' ``enable_input_require_grads`` hooks from every submodule (vision tower included)."""
+    for module in model.modules():
+        for key, hook in list(module._forward_hooks.items()):
+            if "make_inputs_require_grad" in getattr(hook, "__qualname__", ""):
+                del module._forward_hooks[key]
+        if hasattr(module, "_require_grads_hooks"):
+            module._require_grads_hooks = []
 
 
 def trainable_parameters(model) -> list[torch.nn.Parameter]:
