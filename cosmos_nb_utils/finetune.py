@@ -23,7 +23,7 @@ from pathlib import Path
 
 from .official import BENCHMARK_FPS
 from .training import TrainConfig
-from .video import DEFAULT_TOTAL_PIXELS, FACTOR
+from .video.checks import DEFAULT_TOTAL_PIXELS, FACTOR
 
 
 def _train_sft(model, processor, examples, config, out_dir, args):

@@ -28,7 +28,7 @@ from .decoding import guard_vision
 from .official import BENCHMARK_FPS, BENCHMARK_SYSTEM, benchmark_prompt
 from .training import TrainConfig, TrainResult, add_lora, check_training_memory, run_training
 from .training_data import Example
-from .video import DEFAULT_TOTAL_PIXELS, MAX_VISUAL_TOKENS
+from .video.checks import DEFAULT_TOTAL_PIXELS, MAX_VISUAL_TOKENS
 
 END_OF_TURN = "<|im_end|>"
 INPUT_CACHE_BYTES = 2 * 2**30  # processed inputs kept in RAM between epochs (decoding a clip costs more than a step)
@@ -113,7 +113,7 @@ class InputCache:
 
 def max_visual_tokens_of(examples: Sequence[Example], fps: float, total_pixels: int) -> int:
     """The most visual tokens any example's clip costs at ``fps`` and ``total_pixels`` (planned, not decoded)."""
-    from .video import plan_sampling
+    from .video.plan import plan_sampling
 
     return max(plan_sampling(clip, fps, total_pixels, None).visual_tokens for clip in {ex.clip for ex in examples})
 

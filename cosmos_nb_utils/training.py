@@ -342,7 +342,7 @@ class TrainingPrediction:
 
 
 def _dtype_key(model) -> str:
-    from .loading import model_facts
+    from .facts import model_facts
 
     return {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(model_facts(model).compute_dtype, "")
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .evaluation import BenchmarkDataError, make_fixture, qa_file, read_benchmark, write_json_atomic
+from .benchmark_data import BenchmarkDataError, make_fixture, qa_file, read_benchmark, write_json_atomic
 
 SOURCE_SEPARATOR = "__"  # <source>__<variant>: variants of one source clip stay on one side of a split
 ARROW_DATASOURCE = "arrow_of_time"
@@ -95,7 +95,8 @@ def read_examples(data_dir: str | os.PathLike) -> tuple[list[Example], list[str]
 def check_examples(examples: Sequence[Example], *, probe: bool = True) -> list[str]:
     """Problems of ``examples``, each naming the file and position: a key not among the options, and
     (``probe=True``) a clip the model's reader cannot read."""
-    from .video import VideoError, probe_video
+    from .video.checks import VideoError
+    from .video.probe import probe_video
 
     problems, probed = [], {}
     for ex in examples:
@@ -143,7 +144,8 @@ def build_arrow_of_time(src_dir: str | os.PathLike, dest_dir: str | os.PathLike,
     free, assuming the source clips play forward. Clips are named ``<source>__<variant>`` so that
     :func:`split_by_source` never puts a clip and its twin on different sides. Existing files are kept.
     """
-    from .video import probe_video, reverse_video, trim_video
+    from .video.edits import reverse_video, trim_video
+    from .video.probe import probe_video
 
     src_dir, dest_dir = Path(src_dir), Path(dest_dir)
     if not src_dir.is_dir():
