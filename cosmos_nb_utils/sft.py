@@ -132,6 +132,7 @@ def train_sft(model, processor, examples: Sequence[Example], config: TrainConfig
         raise ValueError("No training examples: read them with training_data.load_examples(data_dir).")
     tokens = max_visual_tokens_of(examples, fps, total_pixels)
     check_training_memory(model, tokens, config.rank)
+    torch.manual_seed(config.seed)  # the adapter's initial weights come from the seed too
     peft_model = add_lora(model, config.rank, config.alpha, config.dropout, init=adapter)
     base = peft_model.get_base_model()
     guard_vision(base)  # inf/NaN vision features (the fp16 path) stop with advice, as in `ask`

@@ -32,7 +32,7 @@ ARROW_OPTIONS = {"A": "forward", "B": "backward"}
 CLIP_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm")  # what build_arrow_of_time takes from a folder
 
 __all__ = ["Example", "TrainingDataError", "build_arrow_of_time", "check_examples", "load_examples",
-           "make_fixture", "read_examples", "source_of", "split_by_source"]
+           "make_fixture", "read_examples", "source_of", "split_by_source", "write_examples"]
 
 
 class TrainingDataError(ValueError):
@@ -209,12 +209,16 @@ def split_by_source(data_dir: str | os.PathLike, train_dir: str | os.PathLike, h
     train_dir, heldout_dir = Path(train_dir), Path(heldout_dir)
     for folder, keep in ((train_dir, lambda ex: (ex.datasource, ex.source) not in heldout),
                          (heldout_dir, lambda ex: (ex.datasource, ex.source) in heldout)):
-        _write_subset(folder, [ex for ex in examples if keep(ex)])
+        write_examples(folder, [ex for ex in examples if keep(ex)])
     return train_dir, heldout_dir
 
 
-def _write_subset(dest: Path, examples: list[Example]) -> None:
-    """Write ``examples`` into ``dest`` in the official layout (one entry per video, clips linked)."""
+def write_examples(dest: str | os.PathLike, examples: Sequence[Example]) -> Path:
+    """Write ``examples`` into ``dest`` in the official layout (one entry per video, clips linked); returns ``dest``.
+
+    Use it to train or evaluate on a chosen subset (a handful of clips, one datasource).
+    """
+    dest = Path(dest)
     by_source: dict[str, dict[str, list[Example]]] = {}
     for ex in examples:
         by_source.setdefault(ex.datasource, {}).setdefault(ex.video_id, []).append(ex)
@@ -235,3 +239,4 @@ def _write_subset(dest: Path, examples: list[Example]) -> None:
                      for r in sorted(rows, key=lambda r: r.index)]
             entries.append({"video": f"clips/{clip.name}", "qa_pairs": pairs})
         write_json_atomic(qa_file(dest, datasource), entries)
+    return dest
