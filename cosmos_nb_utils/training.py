@@ -253,8 +253,8 @@ def save_checkpoint(out_dir: str | os.PathLike, peft_model, optimizer, scheduler
     torch.save({"step": step, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                 "scaler": scaler.state_dict() if scaler is not None else None, "rng": _rng_state(),
                 "extra": extra or {}}, tmp / STATE_FILE)
-    shutil.rmtree(old, ignore_errors=True)
-    if final.exists():
+    if final.exists():  # (without it, .adapter.old may be the only checkpoint left by an interrupted save: keep it)
+        shutil.rmtree(old, ignore_errors=True)
         final.rename(old)
     tmp.rename(final)
     shutil.rmtree(old, ignore_errors=True)
@@ -453,8 +453,9 @@ def run_training(peft_model, n_examples: int, micro_step: Callable[[int], tuple[
     if state is not None:
         start_step = int(state["step"])
         saved = state.get("extra", {}).get("settings")
-        if saved and {k: v for k, v in saved.items() if k != "steps"} != {k: v for k, v in settings.items()
-                                                                           if k != "steps"}:
+        same = ("steps", "warmup_steps")  # more steps may be asked for: the run continues
+        if saved and {k: v for k, v in saved.items() if k not in same} != {k: v for k, v in settings.items()
+                                                                            if k not in same}:
             raise ValueError(f"{out_dir} holds a checkpoint made with other settings ({saved}); resuming with "
                              f"{settings} would not continue the same run. Use another --out-dir, or the same "
                              "settings.")

@@ -290,3 +290,18 @@ def test_config_refuses_bad_settings_by_name():
 def test_example_names_its_source():
     ex = Example("ds", "ball__s1__backward", 0, None, "q", {"A": "a", "B": "b"}, "B")
     assert ex.source == "ball" and ex.name == "ds/ball__s1__backward question 0"
+
+
+def test_an_interrupted_save_leaves_a_complete_checkpoint(tmp_path):
+    """A save interrupted between its renames leaves .adapter.old, which is used, and the next save replaces it."""
+    model, _ = fresh_tiny()
+    peft_model = add_lora(model, rank=2, alpha=4)
+    opt = torch.optim.AdamW(training.trainable_parameters(peft_model), lr=1e-3)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
+    training.save_checkpoint(tmp_path, peft_model, opt, sched, 3)
+    (tmp_path / "adapter").rename(tmp_path / ".adapter.old")  # as if stopped between the two renames
+    assert training.checkpoint_dir(tmp_path) == tmp_path / ".adapter.old"
+    assert training.load_checkpoint(tmp_path, peft_model, opt, sched)["step"] == 3
+    training.save_checkpoint(tmp_path, peft_model, opt, sched, 4)
+    assert training.checkpoint_dir(tmp_path) == tmp_path / "adapter" and not (tmp_path / ".adapter.old").exists()
+    assert training.load_checkpoint(tmp_path, peft_model, opt, sched)["step"] == 4
