@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 
-from .memory import GIB, quantized_modules, weight_footprints
+from .facts import ModelFacts, model_facts, quantized_modules
+from .memory import GIB, weight_footprints
 
 COSMOS = "nvidia/Cosmos-Reason1-7B"
 QWEN_BASE = "Qwen/Qwen2.5-VL-7B-Instruct"
@@ -23,31 +24,6 @@ RUNTIME_HEADROOM_GIB = 1.5
 
 class ModelLoadError(RuntimeError):
     """The model cannot be loaded here; the message says what to do."""
-
-
-@dataclass(frozen=True)
-class ModelFacts:
-    """What the course needs to know about a loaded model; :func:`load_model` records it once."""
-
-    name: str  # hub id or folder ("tiny" for the tiny random model)
-    tiny: bool  # the tiny random-weight model: its answers are noise
-    quantization: str  # "nf4", "int8", "bf16", "fp16", "fp32" or "none"
-    compute_dtype: torch.dtype
-    vision_quantized: bool  # the vision encoder is quantized too (the default for nf4 and int8)
-    vision_fp32: bool = False  # the vision encoder computes in float32 (see run_vision_in_fp32)
-
-
-def model_facts(model) -> ModelFacts:
-    """The facts :func:`load_model` recorded on ``model``; read from the model itself if it was loaded otherwise."""
-    facts = getattr(model, "cosmos_nb_facts", None)
-    if facts is not None:
-        return facts
-    kinds = quantized_modules(model)
-    low = kinds["4-bit"] or kinds["8-bit"]
-    unquantized = {torch.bfloat16: "bf16", torch.float16: "fp16", torch.float32: "fp32"}.get(model.dtype, "none")
-    quantization = "nf4" if kinds["4-bit"] else "int8" if kinds["8-bit"] else unquantized
-    return ModelFacts(name=str(getattr(model.config, "_name_or_path", "")), tiny=False, quantization=quantization,
-                      compute_dtype=model.dtype, vision_quantized=any(".visual." in f".{n}." for n in low))
 
 
 def default_model() -> str:
@@ -160,6 +136,7 @@ def load_model(
     vision_fp32: bool | None = None,
     allow_cpu: bool = False,
     device: str | None = None,
+    adapter: str | os.PathLike | None = None,
 ):
     """Load a Qwen2.5-VL-family model and its processor; returns ``(model, processor)``.
 
@@ -174,7 +151,9 @@ def load_model(
     ``vision_fp32=True`` computes the vision encoder in float32 (:func:`run_vision_in_fp32`);
     the default, ``None``, does so when the compute dtype is float16 on a GPU (the T4 path),
     where float16 can overflow. ``device``: ``"cuda"`` or ``"cpu"`` (default: the GPU if
-    there is one). What was loaded is recorded once on the model: read it with :func:`model_facts`.
+    there is one). ``adapter``: a LoRA adapter folder saved by ``python -m cosmos_nb_utils.finetune``
+    (its ``--out-dir``, or the ``adapter`` folder in it), applied over the loaded weights with peft.
+    What was loaded is recorded once on the model: read it with :func:`model_facts`.
     """
     from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
 
@@ -187,6 +166,7 @@ def load_model(
         )
     model_id = _canonical(str(model)) if model is not None else default_model()
     tiny = is_tiny(model_id)
+    adapter_dir = find_adapter(adapter) if adapter is not None else None  # a bad path fails before any loading
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     if device not in ("cuda", "cpu"):
         raise ValueError(f"device must be 'cuda' or 'cpu', got {device!r}")
@@ -229,12 +209,53 @@ def load_model(
     )
     if vision_fp32 or (vision_fp32 is None and device == "cuda" and dtype == torch.float16):
         run_vision_in_fp32(llm)
+    if adapter_dir is not None:
+        llm = apply_adapter(llm, adapter_dir)
     if keep_vision_unquantized and quantization in ("nf4", "int8"):
         kinds = quantized_modules(llm)
         leaked = [n for n in kinds["4-bit"] + kinds["8-bit"] if ".visual." in f".{n}."]
         if leaked:
             raise RuntimeError(f"The vision tower was quantized despite keep_vision_unquantized: {leaked[:3]}")
     return llm, processor
+
+
+ADAPTER_CONFIG = "adapter_config.json"  # what peft's save_pretrained writes next to the adapter weights
+
+
+def find_adapter(path: str | os.PathLike) -> Path:
+    """The adapter folder at ``path``: ``path`` itself, or the ``adapter`` folder in a fine-tuning ``--out-dir``.
+
+    Raises :class:`ModelLoadError` naming the path and what to pass instead.
+    """
+    if not isinstance(path, str | os.PathLike) or not str(path).strip():
+        raise ModelLoadError(f"adapter must be a folder saved by the fine-tuning command, got {path!r}.")
+    folder = Path(path).expanduser()
+    for candidate in (folder, folder / "adapter"):
+        if (candidate / ADAPTER_CONFIG).is_file():
+            return candidate
+    what = "does not exist" if not folder.exists() else f"holds no {ADAPTER_CONFIG} (nor adapter/{ADAPTER_CONFIG})"
+    raise ModelLoadError(
+        f"No LoRA adapter at {folder}: it {what}. Pass the --out-dir of `python -m cosmos_nb_utils.finetune` "
+        "(or its adapter/ folder) after at least one saved step, or leave adapter out to use the base weights."
+    )
+
+
+def apply_adapter(model, adapter_dir: str | os.PathLike, *, trainable: bool = False):
+    """``model`` with the peft LoRA adapter of ``adapter_dir`` applied in place; returns the same model class.
+
+    peft inserts the adapter's layers into ``model``'s own modules, so the returned object is the
+    transformers model every course function expects (``ask``, ``run_benchmark``); its facts name the adapter.
+    """
+    from peft import PeftModel
+
+    adapter_dir = find_adapter(adapter_dir)
+    facts = model_facts(model)
+    peft_model = PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=trainable)
+    base = peft_model.get_base_model()
+    base.cosmos_nb_facts = replace(facts, adapter=str(adapter_dir))
+    if not trainable:
+        base.eval()
+    return base
 
 
 def free_gpu_memory() -> None:
