@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -34,9 +35,19 @@ import numpy as np
 import torch
 
 from .grpo import ROLLOUT_MAX_NEW_TOKENS, Group, clipped_surrogate_loss, completion_logprobs, sample_group
-from .official import COSMOS_RL_ADVANTAGE, RL_RECIPE, RL_SYSTEM, format_reward, rl_prompt, single_choice_reward
+from .official import (
+    BENCHMARK_FPS,
+    COSMOS_RL_ADVANTAGE,
+    RL_RECIPE,
+    RL_SYSTEM,
+    benchmark_prompt,
+    format_reward,
+    rl_prompt,
+    single_choice_reward,
+)
 from .rewards import group_advantages
-from .video import DEFAULT_TOTAL_PIXELS
+from .training_data import Example
+from .video.checks import DEFAULT_TOTAL_PIXELS
 
 # The metrics of one step, in the order of a line of grpo_log.jsonl (notebook 10 plots them).
 LOG_KEYS = ("step", "reward_mean", "format_rate", "accuracy_rate", "zero_signal_groups", "truncated",
@@ -56,7 +67,7 @@ class GRPOSettings:
     clip_eps: float = RL_RECIPE["clip epsilon (low, high)"][0]
     kl_beta: float = RL_RECIPE["kl_beta"]
     updates: int = 1
-    fps: float = RL_RECIPE["video fps"]
+    fps: float = float(BENCHMARK_FPS)  # the rate the course evaluates at; the recipe sampled 1 fps, smaller frames
     total_pixels: int = DEFAULT_TOTAL_PIXELS
     reasoning: bool = True  # the RL prompt asks for <think> and <answer>; False: letter mode
     measure_kl: bool = True
@@ -79,21 +90,11 @@ class GRPOSettings:
                                  f"got {value!r}.")
 
 
-@dataclass(frozen=True)
-class Prompt:
-    """One RL question: a clip, a multiple-choice question, and the key (cosmos-rl compares the answer with it)."""
-
-    video: Path
-    question: str
-    options: dict[str, str]
-    key: str
-
-    def text(self, reasoning: bool = True) -> str:
-        """The user text: the official RL prompt (``official.rl_prompt``), or in letter mode the benchmark's."""
-        from .official import benchmark_prompt
-
-        return rl_prompt(self.question, self.options) if reasoning else benchmark_prompt(
-            self.question, self.options, "letter")
+def question_text(example: Example, reasoning: bool = True) -> str:
+    """The user text: the official RL prompt (``official.rl_prompt``), or in letter mode the benchmark's."""
+    if reasoning:
+        return rl_prompt(example.question, example.index2ans)
+    return benchmark_prompt(example.question, example.index2ans, "letter")
 
 
 def official_reward(text: str, key: str) -> float:
@@ -129,7 +130,7 @@ def reference_logprobs(model, group: Group, lengths: Sequence[int]) -> list[torc
 class Rollout:
     """One prompt's sampled group with its rewards, advantages and per-answer log-probabilities."""
 
-    prompt: Prompt
+    example: Example
     group: Group
     rewards: np.ndarray
     format: np.ndarray
@@ -148,16 +149,16 @@ class StepResult:
     rollouts: list[Rollout]
 
 
-def rollout(model, processor, prompt: Prompt, settings: GRPOSettings, *, seed: int | None,
+def rollout(model, processor, example: Example, settings: GRPOSettings, *, seed: int | None,
             reward_fn: Callable[[str, str], float] = official_reward) -> Rollout:
     """Sample and score one group (no gradients): GRPO's steps 1-3, plus the reference log-probs if needed."""
     policy = policy_of(model)
     policy.eval()  # sampling: no dropout
-    group = sample_group(policy, processor, prompt.text(settings.reasoning), prompt.video, system=RL_SYSTEM,
+    group = sample_group(policy, processor, question_text(example, settings.reasoning), example.clip, system=RL_SYSTEM,
                          group_size=settings.group_size, max_new_tokens=settings.max_new_tokens, seed=seed,
                          fps=settings.fps, total_pixels=settings.total_pixels, reasoning=settings.reasoning)
     texts = group.texts
-    rewards = np.array([float(reward_fn(t, prompt.key)) for t in texts])
+    rewards = np.array([float(reward_fn(t, example.key)) for t in texts])
     bad = [i for i, r in enumerate(rewards) if not math.isfinite(r)]
     if bad:
         raise ValueError(f"reward_fn returned {rewards[bad[0]]} for answer {bad[0]} ({texts[bad[0]][:80]!r}): "
@@ -166,32 +167,21 @@ def rollout(model, processor, prompt: Prompt, settings: GRPOSettings, *, seed: i
     lengths = [int(n) for n in group.mask.sum(dim=1).tolist()]
     old = [group.logprobs[i, :n].float() for i, n in enumerate(lengths)]
     ref = reference_logprobs(model, group, lengths) if settings.kl_beta > 0 or settings.measure_kl else None
-    return Rollout(prompt, group, rewards, np.array([format_reward(t) for t in texts]),
-                   np.array([single_choice_reward(t, prompt.key) for t in texts]), advantages, lengths, old, ref)
+    return Rollout(example, group, rewards, np.array([format_reward(t) for t in texts]),
+                   np.array([single_choice_reward(t, example.key) for t in texts]), advantages, lengths, old, ref)
 
 
-def grpo_step(model, processor, optimizer: torch.optim.Optimizer, prompts: Sequence[Prompt],
-              settings: GRPOSettings, *, step: int, seed: int | None = 0,
-              reward_fn: Callable[[str, str], float] = official_reward) -> StepResult:
-    """One GRPO step on ``prompts`` (one group each): sample, score, update the adapter; returns the metrics.
+def policy_update(model, optimizer: torch.optim.Optimizer, rollouts: Sequence[Rollout], settings: GRPOSettings, *,
+                  max_grad_norm: float | None = None, scaler=None) -> tuple[list[float], float]:
+    """GRPO's steps 4-5 on sampled ``rollouts``: ``settings.updates`` optimizer steps of the clipped loss.
 
-    ``model`` is a peft model (its adapter trains; ``disable_adapter`` gives the reference).
-    ``reward_fn(text, key)`` scores an answer (default: cosmos-rl's, :func:`official_reward`); the
-    format and accuracy rates are always cosmos-rl's own. Answer ``i`` of group ``j`` is sampled
-    with seed ``seed + (step * len(prompts) + j) * group_size + i``, so a resumed run samples
-    what the uninterrupted one would. The loss is the token-mean over every answer of the step.
+    Each answer's log-probs are recomputed with gradients at the sampling temperature, its loss
+    (token-mean over every answer of ``rollouts``) backpropagated at once, so one answer's graph
+    is held at a time. Answers with advantage 0 are skipped when beta is 0 (their gradient is 0).
+    Returns (the loss of each update, the fraction of tokens clipped in the last one).
     """
-    if not prompts:
-        raise ValueError("prompts is empty: give at least one Prompt per step.")
-    start = time.perf_counter()
     policy = policy_of(model)
-    was_training = policy.training
-    g = settings.group_size
-    rollouts = [rollout(model, processor, p, settings, reward_fn=reward_fn,
-                        seed=None if seed is None else seed + (step * len(prompts) + j) * g)
-                for j, p in enumerate(prompts)]
     total_tokens = sum(sum(r.lengths) for r in rollouts)
-
     policy.train()
     losses, clipped = [], 0.0
     try:
@@ -209,17 +199,55 @@ def grpo_step(model, processor, optimizer: torch.optim.Optimizer, prompts: Seque
                         logp, r.old[i][None], r.advantages[i: i + 1], clip_eps=settings.clip_eps,
                         kl_coef=settings.kl_beta, logp_ref=r.ref[i][None] if settings.kl_beta > 0 else None,
                         aggregation="token-mean") * (n / total_tokens)
-                    part.backward()  # one answer's graph at a time: memory does not grow with the group
+                    (scaler.scale(part) if scaler is not None else part).backward()
                     loss_sum += float(part.detach())
                     ratio = torch.exp(logp.detach() - r.old[i][None])
                     clipped_tokens += int(((ratio - 1).abs() > settings.clip_eps).sum())
-            if any(p.grad is not None for pg in optimizer.param_groups for p in pg["params"]):
-                optimizer.step()
+            params = [p for pg in optimizer.param_groups for p in pg["params"] if p.grad is not None]
+            if params:  # no answer had an advantage: nothing to step
+                if scaler is not None:
+                    scaler.unscale_(optimizer)
+                if max_grad_norm is not None:
+                    torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
+                if scaler is not None:
+                    scaler.step(optimizer)
+                    scaler.update()
+                else:
+                    optimizer.step()
             losses.append(loss_sum)
             clipped = clipped_tokens / total_tokens
     finally:
         optimizer.zero_grad(set_to_none=True)
-        policy.train(was_training)
+    return losses, clipped
+
+
+def grpo_step(model, processor, optimizer: torch.optim.Optimizer, prompts: Sequence[Example],
+              settings: GRPOSettings, *, step: int, seed: int | None = 0,
+              reward_fn: Callable[[str, str], float] = official_reward, max_grad_norm: float | None = None,
+              scaler=None) -> StepResult:
+    """One GRPO step on ``prompts`` (one group each): sample, score, update the adapter; returns the metrics.
+
+    ``step`` counts from 0 (the log's ``step`` from 1, as ``train_log.jsonl``). ``max_grad_norm`` clips the
+    gradient norm before each update; ``scaler``: a ``torch.amp.GradScaler`` on the fp16 path.
+
+    ``model`` is a peft model (its adapter trains; ``disable_adapter`` gives the reference).
+    ``reward_fn(text, key)`` scores an answer (default: cosmos-rl's, :func:`official_reward`); the
+    format and accuracy rates are always cosmos-rl's own. Answer ``i`` of group ``j`` is sampled
+    with seed ``seed + (step * len(prompts) + j) * group_size + i``, so a resumed run samples
+    what the uninterrupted one would. The loss is the token-mean over every answer of the step.
+    """
+    if not prompts:
+        raise ValueError("prompts is empty: give at least one training Example per step.")
+    start = time.perf_counter()
+    policy = policy_of(model)
+    was_training = policy.training
+    g = settings.group_size
+    rollouts = [rollout(model, processor, p, settings, reward_fn=reward_fn,
+                        seed=None if seed is None else seed + (step * len(prompts) + j) * g)
+                for j, p in enumerate(prompts)]
+    total_tokens = sum(sum(r.lengths) for r in rollouts)
+    losses, clipped = policy_update(model, optimizer, rollouts, settings, max_grad_norm=max_grad_norm, scaler=scaler)
+    policy.train(was_training)
 
     def mean(name: str) -> float:
         return float(np.mean(np.concatenate([getattr(r, name) for r in rollouts])))
@@ -228,7 +256,7 @@ def grpo_step(model, processor, optimizer: torch.optim.Optimizer, prompts: Seque
     if all(r.ref is not None for r in rollouts):
         kl = float(sum(k3_kl(o, f).sum() for r in rollouts for o, f in zip(r.old, r.ref)) / total_tokens)
     metrics = {
-        "step": step,
+        "step": step + 1,
         "reward_mean": mean("rewards"),
         "format_rate": mean("format"),
         "accuracy_rate": mean("accuracy"),
@@ -243,6 +271,159 @@ def grpo_step(model, processor, optimizer: torch.optim.Optimizer, prompts: Seque
     return StepResult(metrics, rollouts)
 
 
-def settings_dict(settings: GRPOSettings) -> dict:
-    """The settings as plain JSON values (for a run's record)."""
-    return asdict(settings)
+GRPO_LOG = "grpo_log.jsonl"
+WHAT_TO_LOWER = "--max-new-tokens, --total-pixels or --fps (fewer visual tokens)"
+
+
+@dataclass
+class GRPOPrediction:
+    """Predicted peak GPU memory (GiB above the loaded weights) of a GRPO step's two phases."""
+
+    rollout: float  # one answer decoded: the prompt's prefill, then the static cache for prompt + cap
+    logprob_pass: float  # one answer re-scored with gradients, plus the LoRA state
+
+    @property
+    def peak(self) -> float:
+        return max(self.rollout, self.logprob_pass)
+
+
+def predict_grpo_memory(model, visual_tokens: int, prompt_tokens: int, max_new_tokens: int,
+                        rank: int) -> GRPOPrediction | None:
+    """The peak of each phase from the course's two measured models (``None`` where they were not measured).
+
+    Rollout: :func:`cosmos_nb_utils.memory.predict_question` (answers are decoded one at a time, so the
+    group size does not enter). Log-prob pass: :func:`cosmos_nb_utils.training.predict_training_memory`
+    for the prompt, with each completion token counted as one more token of it (the SFT fit had short
+    answers; benchmarks/grpo_video_memory.py measures how close this is). Both phases hold the LoRA state.
+    """
+    from .memory import predict_question
+    from .training import predict_training_memory
+
+    decode = predict_question(model, visual_tokens, prompt_tokens, max_new_tokens)
+    train = predict_training_memory(model, visual_tokens + max_new_tokens, rank)
+    if decode is None or train is None:
+        return None
+    return GRPOPrediction(decode.peak + train.lora_state, train.peak)
+
+
+def check_grpo_memory(model, visual_tokens: int, prompt_tokens: int, settings: GRPOSettings, rank: int, *,
+                      free_gib: float | None = None) -> GRPOPrediction | None:
+    """Before the first rollout: raise ``GPUMemoryError`` naming what to lower if a phase would not fit."""
+    from .generation import GPUMemoryError
+    from .memory import MARGIN_GIB, free_gpu_gib
+
+    if free_gib is None:
+        if not torch.cuda.is_available() or model.device.type != "cuda":
+            return None
+        free_gib = free_gpu_gib()
+    predicted = predict_grpo_memory(model, visual_tokens, prompt_tokens, settings.max_new_tokens, rank)
+    if predicted is None or predicted.peak + MARGIN_GIB <= free_gib:
+        return predicted
+    shorter = next((m for m in (512, 256, 128) if m < settings.max_new_tokens and predict_grpo_memory(
+        model, visual_tokens, prompt_tokens, m, rank).peak + MARGIN_GIB <= free_gib), None)
+    advice = (f"--max-new-tokens to {shorter} (predicted to fit; check the truncated rate), or " if shorter else "")
+    phase = "rollout" if predicted.rollout >= predicted.logprob_pass else "log-probability pass"
+    raise GPUMemoryError(
+        f"A GRPO step with {visual_tokens:,} visual tokens ({prompt_tokens:,} prompt tokens) and answers of up to "
+        f"{settings.max_new_tokens} tokens is predicted to need {predicted.peak:.2f} GiB in its {phase} "
+        f"(rollout {predicted.rollout:.2f}, log-prob pass {predicted.logprob_pass:.2f}); {free_gib:.2f} GiB is free "
+        f"and {MARGIN_GIB} GiB is kept spare. Nothing was run. Lower {advice}--total-pixels or --fps (fewer visual "
+        f"tokens), or use shorter clips (trim_video). The group size does not change the peak, only the time."
+    )
+
+
+def _prompt_size(processor, example: Example, settings: GRPOSettings) -> tuple[int, int]:
+    """(visual tokens, prompt tokens) of ``example``'s RL prompt, built exactly as the rollout builds it."""
+    from .generation import build_inputs
+
+    plan, inputs = build_inputs(processor, question_text(example, settings.reasoning), example.clip,
+                                fps=settings.fps, total_pixels=settings.total_pixels, system=RL_SYSTEM,
+                                reasoning=settings.reasoning)
+    return plan.visual_tokens, int(inputs["input_ids"].shape[1])
+
+
+def train_grpo(model, processor, examples: Sequence[Example], config, out_dir, settings: GRPOSettings | None = None,
+               *, adapter: str | None = None, targets: str | None = None, progress: bool = True,
+               on_step: Callable[[dict], None] | None = None,
+               reward_fn: Callable[[str, str], float] = official_reward):
+    """GRPO on ``examples`` with LoRA: ``config.steps`` steps of ``config.grad_accum`` groups; returns
+    (peft model, :class:`~cosmos_nb_utils.training.TrainResult`).
+
+    The pieces are :mod:`cosmos_nb_utils.training`'s, as for SFT: :func:`add_lora` (``adapter``: start
+    from a saved one, e.g. an SFT run's), the data order of :func:`data_order`, atomic checkpoints every
+    ``config.save_every`` steps with exact resumption (same settings required), OOM advice. The log is
+    ``out_dir/grpo_log.jsonl`` (:data:`LOG_KEYS` and ``lr``). Before the first rollout the step's memory
+    is predicted for the longest prompt, and a setting that cannot fit is refused, naming what to lower.
+    """
+    from tqdm.auto import tqdm
+
+    from .decoding import guard_vision
+    from .training import (
+        LANGUAGE_TARGETS,
+        TrainLog,
+        TrainResult,
+        _dtype_key,
+        _lr_lambda,
+        add_lora,
+        data_order,
+        load_checkpoint,
+        oom_advice,
+        save_checkpoint,
+        trainable_parameters,
+    )
+
+    settings = settings or GRPOSettings()
+    if not examples:
+        raise ValueError("No training examples: read them with training_data.load_examples(data_dir).")
+    out_dir = Path(out_dir)
+    if torch.cuda.is_available() and model.device.type == "cuda":
+        longest = max(examples, key=lambda ex: _prompt_size(processor, ex, settings)[0])
+        check_grpo_memory(model, *_prompt_size(processor, longest, settings), settings, config.rank)
+    torch.manual_seed(config.seed)  # the adapter's initial weights come from the seed too
+    peft_model = add_lora(model, config.rank, config.alpha, config.dropout, targets or LANGUAGE_TARGETS, init=adapter)
+    guard_vision(peft_model.get_base_model())
+    params = trainable_parameters(peft_model)
+    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(config.warmup_steps, config.steps))
+    device = params[0].device
+    scaler = torch.amp.GradScaler("cuda") if _dtype_key(peft_model) == "fp16" and device.type == "cuda" else None
+    record = {"method": "grpo", **asdict(config), **asdict(settings), "targets": targets or LANGUAGE_TARGETS,
+              "reward": getattr(reward_fn, "__name__", str(reward_fn))}
+    state = load_checkpoint(out_dir, peft_model, optimizer, scheduler, scaler)
+    start = 0
+    if state is not None:
+        start = int(state["step"])
+        saved = state.get("extra", {}).get("settings")
+        same = ("steps", "warmup_steps")  # more steps may be asked for: the run continues
+        if saved and {k: v for k, v in saved.items() if k not in same} != {k: v for k, v in record.items()
+                                                                            if k not in same}:
+            raise ValueError(f"{out_dir} holds a checkpoint made with other settings ({saved}); resuming with "
+                             f"{record} would not continue the same run. Use another --out-dir, or the same settings.")
+    log = TrainLog(out_dir, GRPO_LOG)
+    log.keep_until(start)
+    result = TrainResult(out_dir, start, 0)
+    bar = tqdm(range(start, config.steps), initial=start, total=config.steps, desc="grpo steps", disable=not progress)
+    try:
+        with oom_advice(WHAT_TO_LOWER):
+            for step in bar:
+                prompts = [examples[i] for i in data_order(config.seed, step, config.grad_accum, len(examples))]
+                lr = optimizer.param_groups[0]["lr"]
+                done = grpo_step(peft_model, processor, optimizer, prompts, settings, step=step, seed=config.seed,
+                                 reward_fn=reward_fn, max_grad_norm=config.max_grad_norm, scaler=scaler)
+                with warnings.catch_warnings():  # a step with no signal skipped optimizer.step(): keep the schedule
+                    warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step()`")
+                    scheduler.step()
+                row = {**done.metrics, "lr": lr}
+                log.append(row)
+                result.rows.append(row)
+                result.steps_done += 1
+                bar.set_postfix(reward=f"{row['reward_mean']:.2f}")
+                if on_step:
+                    on_step(row)
+                if (step + 1) % config.save_every == 0 or step + 1 == config.steps:
+                    save_checkpoint(out_dir, peft_model, optimizer, scheduler, step + 1, scaler, {"settings": record})
+                    result.last_saved = step + 1
+    finally:
+        bar.close()
+        peft_model.eval()
+    return peft_model, result
