@@ -272,6 +272,8 @@ def grpo_step(model, processor, optimizer: torch.optim.Optimizer, prompts: Seque
 
 
 GRPO_LOG = "grpo_log.jsonl"
+# The completion's logits in the compute dtype (2 bytes), their float32 copy and its log-softmax (4 + 4).
+LOGIT_BYTES = 10
 WHAT_TO_LOWER = "--max-new-tokens, --total-pixels or --fps (fewer visual tokens)"
 
 
@@ -279,7 +281,7 @@ WHAT_TO_LOWER = "--max-new-tokens, --total-pixels or --fps (fewer visual tokens)
 class GRPOPrediction:
     """Predicted peak GPU memory (GiB above the loaded weights) of a GRPO step's two phases."""
 
-    rollout: float  # one answer decoded: the prompt's prefill, then the static cache for prompt + cap
+    rollout: float  # one answer decoded (prefill, static cache for prompt + cap), or scored by the base for the KL
     logprob_pass: float  # one answer re-scored with gradients, plus the LoRA state
 
     @property
@@ -294,16 +296,20 @@ def predict_grpo_memory(model, visual_tokens: int, prompt_tokens: int, max_new_t
     Rollout: :func:`cosmos_nb_utils.memory.predict_question` (answers are decoded one at a time, so the
     group size does not enter). Log-prob pass: :func:`cosmos_nb_utils.training.predict_training_memory`
     for the prompt, with each completion token counted as one more token of it (the SFT fit had short
-    answers; benchmarks/grpo_video_memory.py measures how close this is). Both phases hold the LoRA state.
+    answers). Both phases hold the LoRA state, and both score every completion position over the whole
+    vocabulary (:data:`LOGIT_BYTES` per position and vocabulary entry: 1.45 GiB for 1024 tokens of the 7B).
+    Against benchmarks/grpo_video_memory.py (H200, 8 GB and T4 caps, 1.7k visual tokens, 256 and 1024 new
+    tokens; benchmarks/RESULTS.md, "GRPO on video") it over-predicts by 0.5-0.8 GiB: on the safe side.
     """
-    from .memory import predict_question
+    from .memory import GIB, predict_question
     from .training import predict_training_memory
 
     decode = predict_question(model, visual_tokens, prompt_tokens, max_new_tokens)
     train = predict_training_memory(model, visual_tokens + max_new_tokens, rank)
     if decode is None or train is None:
         return None
-    return GRPOPrediction(decode.peak + train.lora_state, train.peak)
+    logits = (max_new_tokens + 1) * model.config.get_text_config().vocab_size * LOGIT_BYTES / GIB
+    return GRPOPrediction(max(decode.decode, decode.prefill + logits) + train.lora_state, train.peak + logits)
 
 
 def check_grpo_memory(model, visual_tokens: int, prompt_tokens: int, settings: GRPOSettings, rank: int, *,
