@@ -143,3 +143,51 @@ def test_cli_refuses_a_bad_group_size_before_loading(tmp_path, capsys):
     assert main(["--method", "grpo", "--data-dir", str(tmp_path), "--out-dir", str(tmp_path / "A"),
                  "--group-size", "1"]) == 2
     assert "group_size" in capsys.readouterr().err
+
+
+def test_resume_continues_the_same_run(small_clip, tmp_path):
+    import shutil
+
+    from safetensors.torch import load_file
+
+    from cosmos_nb_utils.grpo_train import GRPO_LOG, train_grpo
+    from cosmos_nb_utils.training import TrainConfig, TrainLog
+    from cosmos_nb_utils.training_data import build_arrow_of_time, load_examples
+
+    src = tmp_path / "src"
+    src.mkdir()
+    shutil.copyfile(small_clip, src / "bar.mp4")
+    examples = load_examples(build_arrow_of_time(src, tmp_path / "data"))
+    settings = GRPOSettings(group_size=2, max_new_tokens=2, fps=1.0, reasoning=False, measure_kl=False)
+
+    class Interrupted(Exception):
+        pass
+
+    def stop_at(n):
+        def on_step(row):
+            if row["step"] == n:  # after step n is logged, before it is saved: it must be done again
+                raise Interrupted
+
+        return on_step
+
+    def run(out, on_step=None):
+        model, processor = fresh_tiny()
+        config = TrainConfig(steps=3, lr=0.05, rank=4, grad_accum=1, save_every=1, seed=1, warmup_steps=0)
+        train_grpo(model, processor, examples, config, out, settings, progress=False, reward_fn=starts_with_capital,
+                   targets=LANGUAGE_TARGETS + "|lm_head", on_step=on_step)
+
+    run(tmp_path / "straight")
+    with pytest.raises(Interrupted):
+        run(tmp_path / "resumed", stop_at(2))
+    run(tmp_path / "resumed")  # the same command again: resumes after step 1, the last saved
+    logs = [TrainLog(tmp_path / d, GRPO_LOG).read() for d in ("straight", "resumed")]
+    assert [r["step"] for r in logs[1]] == [1, 2, 3]
+    assert [r["reward_mean"] for r in logs[0]] == [r["reward_mean"] for r in logs[1]]
+    a, b = (load_file(str(tmp_path / d / "adapter" / "adapter_model.safetensors")) for d in ("straight", "resumed"))
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+    with pytest.raises(ValueError, match="other settings"):
+        model, processor = fresh_tiny()
+        train_grpo(model, processor, examples, TrainConfig(steps=4, lr=0.05, rank=4, grad_accum=1, save_every=1,
+                                                           seed=1, warmup_steps=0), tmp_path / "resumed",
+                   GRPOSettings(group_size=3, max_new_tokens=2, fps=1.0, reasoning=False, measure_kl=False),
+                   progress=False, reward_fn=starts_with_capital, targets=LANGUAGE_TARGETS + "|lm_head")
