@@ -33,6 +33,9 @@ V1_HTML_COPY = "github.com/deep-diver/ai-paper-reviewer content/2025-03-21/2503.
 # Two places whose section number could not be read: named by their heading.
 RL_EXPERIMENTS = "Experiments, 'Physical AI RL'"
 INTUITIVE_BENCH = "Experiments, intuitive physics benchmark"
+_REPO, _COMMIT = REASON1.split("@")
+REASON1_SHORT = f"{_REPO.split('/')[1]}@{_COMMIT[:7]}"  # cosmos-reason1@3e7f1cb: the commit official.py cites
+RL_TOML = f"{REASON1_SHORT} examples/post_training/configs/rl.toml"
 
 # --- Where each source label was read ----------------------------------------------------------------------
 _READ = {
@@ -43,6 +46,7 @@ _READ = {
     "Sec. 5.1.3": "v3 notes (two agree): spatial puzzles, arrow of time, object permanence",
     "Table 5": "v3 notes (two agree; the sum checks: 30,304)",
     "Sec. 5.2": "v3 note quoting the paper: 5,133 human-annotated questions from 1,989 videos",
+    "Eq. 1": "v3 note (one) and the seed article: A_i = (R(o_i) - mean(G)) / std(G); which std and eps is not said",
     "Table 6": "v1 HTML copy (verbatim); v3 notes give the same counts (604 + 610 = 1,214)",
     RL_EXPERIMENTS: "v3 notes (two agree) on the RL settings; the section's number could not be read",
     INTUITIVE_BENCH: "v3 notes (two agree): 100 questions per task, decontaminated from the training data",
@@ -51,7 +55,8 @@ _READ = {
     "Table 9": "v3 table as extracted from the PDF (one note) and one transcription (agree)",
     "Table 10": "two v3 transcriptions agree; an audit note reports the same 7B rows on the project page",
     "hub": "Hugging Face file listing of nvidia/Cosmos-Reason1-Benchmark, and the dataset README's configs",
-    REASON1: "the repository at that commit (README, examples/benchmark/README.md, examples/post_training)",
+    REASON1_SHORT: f"{REASON1}: README, examples/benchmark/README.md",
+    RL_TOML: f"the file at {REASON1}: it starts from nvidia/Cosmos-Reason1-7B, RoboVQA subset",
 }
 
 
@@ -207,6 +212,7 @@ def training_data() -> list[dict]:
 # --- The RL settings that trained Cosmos-Reason1-7B (RL_EXPERIMENTS), and the public example ---------------------
 PAPER_RL_SETTINGS = {
     "algorithm": "GRPO, rule-based accuracy and format rewards",
+    "advantage": "(R - mean) / std over the answers to one question (Eq. 1)",
     "global batch (questions)": 128,
     "answers sampled per question": 9,
     "max response length (tokens)": 6144,
@@ -224,23 +230,22 @@ EXAMPLE_RL_SETTINGS = {"starts from": "nvidia/Cosmos-Reason1-7B (the released mo
 
 def rl_settings() -> list[dict]:
     """The paper's RL settings for Cosmos-Reason1-7B next to NVIDIA's public RL example (rl.toml)."""
-    keys = [("answers per question", "answers sampled per question", "n_generation"),
-            ("batch", "global batch (questions)", "train_batch_per_replica"),
-            ("max response tokens", "max response length (tokens)", "max_response_length"),
-            ("learning rate", "learning rate", "optm_lr"), ("KL coefficient", "KL penalty coefficient", "kl_beta"),
-            ("length", "iterations", "epoch")]
-    rows = [{"setting": name, "paper (trained Cosmos-Reason1-7B)": PAPER_RL_SETTINGS[p],
-             "rl.toml (further RL on the released model)": EXAMPLE_RL_SETTINGS[e],
-             "source": f"{RL_EXPERIMENTS}; {REASON1} examples/post_training/configs/rl.toml"} for name, p, e in keys]
-    rows[-1]["paper (trained Cosmos-Reason1-7B)"] = "500 iterations"
-    rows[-1]["rl.toml (further RL on the released model)"] = "80 epochs"
-    rows.append({"setting": "starts from", "paper (trained Cosmos-Reason1-7B)": "the Physical AI SFT checkpoint",
-                 "rl.toml (further RL on the released model)": EXAMPLE_RL_SETTINGS["starts from"],
-                 "source": f"{RL_EXPERIMENTS}; {REASON1} examples/post_training/configs/rl.toml"})
-    rows.append({"setting": "data", "paper (trained Cosmos-Reason1-7B)": f"{RL_TOTAL:,} MCQs (Table 5)",
-                 "rl.toml (further RL on the released model)": EXAMPLE_RL_SETTINGS["data"],
-                 "source": f"Table 5; {REASON1} examples/post_training/configs/rl.toml"})
-    return rows
+    paper, ex = PAPER_RL_SETTINGS, EXAMPLE_RL_SETTINGS
+    rows = [
+        ("starts from", "the Physical AI SFT checkpoint", ex["starts from"]),
+        ("data", f"{RL_TOTAL:,} MCQs (Table 5)", ex["data"]),
+        ("answers per question", paper["answers sampled per question"], f"{ex['n_generation']} (n_generation)"),
+        ("batch", f"{paper['global batch (questions)']} questions",
+         f"{ex['train_batch_per_replica']} (train_batch_per_replica)"),
+        ("max response tokens", paper["max response length (tokens)"], ex["max_response_length"]),
+        ("learning rate", paper["learning rate"], ex["optm_lr"]),
+        ("KL coefficient", paper["KL penalty coefficient"], f"{ex['kl_beta']} (kl_beta)"),
+        ("length", f"{paper['iterations']} iterations", f"{ex['epoch']} epochs"),
+        ("advantage", paper["advantage"], "cosmos-rl's GRPO (official.COSMOS_RL_ADVANTAGE)"),
+    ]
+    first = {"data": "Table 5", "advantage": "Eq. 1"}
+    return [{"setting": name, "paper (trained Cosmos-Reason1-7B)": p, "rl.toml (further RL on the released model)": e,
+             "source": f"{first.get(name, RL_EXPERIMENTS)}; {RL_TOML}"} for name, p, e in rows]
 
 
 # --- Checkpoints that are public ------------------------------------------------------------------------
@@ -250,7 +255,8 @@ def rl_settings() -> list[dict]:
 # 2025-08-01 spatial-temporal reasoning): today's hub weights need not score the paper's numbers.
 SFT_ONLY_CHECKPOINT_PUBLIC = False
 CHECKPOINT_NOTE = ("Public: nvidia/Cosmos-Reason1-7B (SFT + RL), updated since the paper. No SFT-only checkpoint "
-                   f"was found ({REASON1} README; model card). The 56B model is not released.")
+                   f"was found ({REASON1_SHORT} README; the model card's Model Versions list this one model). "
+                   "The 56B model is not released.")
 
 
 # --- Benchmark results (Tables 7-10), accuracy in % ---------------------------------------------------------
@@ -359,7 +365,7 @@ def hub_benchmark() -> list[dict]:
                ("av", "AV", "named in the dataset README's configs and the official README; not in the hub's file "
                 "listing when last seen")]
     rows = [{"hub folder": f, "paper's part": p, "paper's questions": BENCHMARK_QUESTIONS[p], "clips": c,
-             "source": f"hub; Table 6; {REASON1} examples/benchmark/README.md"} for f, p, c in folders]
+             "source": f"hub; Table 6; {REASON1_SHORT} examples/benchmark/README.md"} for f, p, c in folders]
     rows.append({"hub folder": "(none)", "paper's part": "physical common sense (Table 7)",
                  "paper's questions": BENCHMARK_QUESTIONS["physical common sense"], "clips": "not on the hub",
                  "source": "hub; Table 6"})
