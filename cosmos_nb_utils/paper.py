@@ -10,8 +10,9 @@ project could not open arXiv v3's full text, only its abstract. Each number belo
 - the arXiv HTML of v1, copied verbatim in the public repository ``deep-diver/ai-paper-reviewer``
   (``content/2025-03-21/2503.15558/index.md``): the wording of Tables 1 and 2 (the ontologies) and the
   benchmark sizes of Table 6. v1's models are the 8B/56B of that version, so no v1 *result* is used;
-- public notes that transcribe v3's tables (one quotes the tables as extracted from the PDF). Where two notes
-  agree the number is kept; a number found in one note only is marked so in ``provenance()``.
+- public notes on GitHub that transcribe v3's tables (one quotes them as extracted from the PDF), found through
+  the project's source index, which does not name their repositories. Where two agree the number is kept; a
+  number found in one note only is marked so in ``provenance()``.
 
 A number that none of these gave is left out. The ontologies' wording is paraphrased, not copied.
 
@@ -38,19 +39,20 @@ REASON1_SHORT = f"{_REPO.split('/')[1]}@{_COMMIT[:7]}"  # cosmos-reason1@3e7f1cb
 RL_TOML = f"{REASON1_SHORT} examples/post_training/configs/rl.toml"
 
 # --- Where each source label was read ----------------------------------------------------------------------
+_V1 = f"v1 HTML ({V1_HTML_COPY})"
 _READ = {
-    "Table 1": "v1 HTML copy (verbatim); v3 notes list the same 3 categories and 16 subcategories (Fig. 2)",
-    "Table 2": "v1 HTML copy (verbatim); v3 notes give the same 4 capabilities x 5 agent types",
+    "Table 1": f"{_V1}; v3 notes list the same 3 categories and 16 subcategories (Fig. 2)",
+    "Table 2": f"{_V1}; v3 notes give the same 4 capabilities x 5 agent types",
     "Sec. 2.2": "v3 notes (one): the paper studies the first three capabilities, through three tasks",
     "Table 4": "v3 table as extracted from the PDF, quoted in one public note; totals 1.81M / 1.93M in two notes",
     "Sec. 5.1.3": "v3 notes (two agree): spatial puzzles, arrow of time, object permanence",
     "Table 5": "v3 notes (two agree; the sum checks: 30,304)",
     "Sec. 5.2": "v3 note quoting the paper: 5,133 human-annotated questions from 1,989 videos",
     "Eq. 1": "v3 note (one) and the seed article: A_i = (R(o_i) - mean(G)) / std(G); which std and eps is not said",
-    "Table 6": "v1 HTML copy (verbatim); v3 notes give the same counts (604 + 610 = 1,214)",
+    "Table 6": f"{_V1}; v3 notes give the same counts (604 + 610 = 1,214)",
     RL_EXPERIMENTS: "v3 notes (two agree) on the RL settings; the section's number could not be read",
     INTUITIVE_BENCH: "v3 notes (two agree): 100 questions per task, decontaminated from the training data",
-    "Table 7": "NVIDIA project page; the same numbers in two v3 notes",
+    "Table 7": f"NVIDIA's project page ({PROJECT_PAGE}); the same numbers in two v3 notes",
     "Table 8": "v3 table as extracted from the PDF (one note) and one transcription (agree)",
     "Table 9": "v3 table as extracted from the PDF (one note) and one transcription (agree)",
     "Table 10": "two v3 transcriptions agree; an audit note reports the same 7B rows on the project page",
@@ -135,9 +137,9 @@ _COURSE = [
      "task: next plausible action prediction; agent: robot arms", "the next immediate subtask towards a goal"),
     ("04_action_prediction", "next subtask of a gripper (agent_pick.mp4)", "physical common sense",
      "Time: Actions", "subtask and goal decomposition"),
-    ("05_explain_ad", "explain a multi-shot ad with timestamps (ad_multishot)", "physical common sense",
+    ("05_explain_ad", "explain a multi-shot ad with timestamps (ad_fizz.mp4)", "physical common sense",
      "Time: Order", "when each event happens, cited as stamped times"),
-    ("05_explain_ad", "explain a multi-shot ad with timestamps (ad_multishot)", "physical common sense",
+    ("05_explain_ad", "explain a multi-shot ad with timestamps (ad_fizz.mp4)", "physical common sense",
      "Time: Camera", "shots and scene transitions"),
     ("06_grpo_advantage", "an RL-format MCQ on ball_bounce.mp4 (forward or backward)",
      "intuitive physics (RL data)", "arrow of time", "the RL stage used arrow-of-time MCQs (Table 5)"),

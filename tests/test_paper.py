@@ -137,3 +137,12 @@ def test_the_example_settings_agree_with_official_rl_recipe():
     assert ex["n_generation"] == RL_RECIPE["group size (n_generation)"]
     assert ex["max_response_length"] == RL_RECIPE["max_response_length"]
     assert ex["kl_beta"] == RL_RECIPE["kl_beta"]
+
+
+def test_course_map_names_only_clips_the_course_has():
+    import re
+
+    assets = {p.name for p in (NOTEBOOKS.parent / "assets").glob("*.mp4")}
+    for row in paper.course_map():
+        for clip in re.findall(r"[\w-]+\.mp4", row["scenario"]):
+            assert clip in assets, (row["notebook"], clip)
