@@ -231,17 +231,17 @@ EXAMPLE_RL_SETTINGS = {"starts from": "nvidia/Cosmos-Reason1-7B (the released mo
 
 
 def rl_settings() -> list[dict]:
-    """The paper's RL settings for Cosmos-Reason1-7B next to NVIDIA's public RL example (rl.toml)."""
+    """The paper's RL settings for Cosmos-Reason1-7B next to NVIDIA's public RL example (rl.toml), as text."""
     paper, ex = PAPER_RL_SETTINGS, EXAMPLE_RL_SETTINGS
     rows = [
         ("starts from", "the Physical AI SFT checkpoint", ex["starts from"]),
         ("data", f"{RL_TOTAL:,} MCQs (Table 5)", ex["data"]),
-        ("answers per question", paper["answers sampled per question"], f"{ex['n_generation']} (n_generation)"),
+        ("answers per question", str(paper["answers sampled per question"]), f"{ex['n_generation']} (n_generation)"),
         ("batch", f"{paper['global batch (questions)']} questions",
          f"{ex['train_batch_per_replica']} (train_batch_per_replica)"),
-        ("max response tokens", paper["max response length (tokens)"], ex["max_response_length"]),
-        ("learning rate", paper["learning rate"], ex["optm_lr"]),
-        ("KL coefficient", paper["KL penalty coefficient"], f"{ex['kl_beta']} (kl_beta)"),
+        ("max response tokens", str(paper["max response length (tokens)"]), str(ex["max_response_length"])),
+        ("learning rate", f"{paper['learning rate']:g}", f"{ex['optm_lr']:g} (optm_lr)"),
+        ("KL coefficient", f"{paper['KL penalty coefficient']:g}", f"{ex['kl_beta']:g} (kl_beta)"),
         ("length", f"{paper['iterations']} iterations", f"{ex['epoch']} epochs"),
         ("advantage", paper["advantage"], "cosmos-rl's GRPO (official.COSMOS_RL_ADVANTAGE)"),
     ]
@@ -319,12 +319,20 @@ def benchmark_results() -> list[dict]:
     return rows
 
 
+def _pct(value: float | None) -> str | None:
+    """An accuracy as the paper prints it, one decimal (``show_table`` would print floats with three)."""
+    return None if value is None else f"{value:.1f}"
+
+
 def results_table(source: str, models: tuple[str, ...] | None = None) -> list[dict]:
-    """One of Tables 7-10 as printed: one row per model (all, or those named), one column per part."""
+    """One of Tables 7-10 as printed: one row per model (all, or those named), one column per part.
+
+    The accuracies are strings with the paper's one decimal; ``benchmark_results()`` has them as numbers.
+    """
     if source not in _RESULTS:
         raise ValueError(f"source must be one of {sorted(_RESULTS)}, got {source!r}.")
     parts = _PARTS[source][1]
-    rows = [{"model": m, "stage": s, **dict(zip(parts, v)), "source": source}
+    rows = [{"model": m, "stage": s, **{p: _pct(x) for p, x in zip(parts, v)}, "source": source}
             for m, s, v in _RESULTS[source] if models is None or m in models]
     if models is not None and len(rows) != len(set(models)):
         known = [m for m, _, _ in _RESULTS[source]]
@@ -336,7 +344,10 @@ _RL_7B = "Cosmos-Reason1-7B + Physical AI RL"
 
 
 def seven_b_vs_base() -> list[dict]:
-    """The 7B against its base, Qwen2.5-VL-7B, on every part the paper reports: base, after SFT, after RL."""
+    """The 7B against its base, Qwen2.5-VL-7B, on every part the paper reports: base, after SFT, after RL.
+
+    Accuracies as printed (strings, one decimal); ``None`` where the paper gives no number.
+    """
     by = {(r["source"], r["part"], r["model"]): r["accuracy %"] for r in benchmark_results()}
     rows = []
     for table, sft_table in (("Table 7", "Table 9"), ("Table 8", "Table 9"), ("Table 10", "Table 10")):
@@ -350,9 +361,9 @@ def seven_b_vs_base() -> list[dict]:
                 rl = by[(sft_table, part, _RL_7B)]
             both = table if rl is None or sft_table == table else f"{table}; {sft_table}"
             rows.append({"benchmark": benchmark, "part": part,
-                         "Qwen2.5-VL-7B (base)": by[(table, part, "Qwen2.5-VL-7B")],
-                         "Cosmos-Reason1-7B after SFT": by[(table, part, "Cosmos-Reason1-7B")],
-                         "after SFT + RL": rl, "source": both})
+                         "Qwen2.5-VL-7B (base)": _pct(by[(table, part, "Qwen2.5-VL-7B")]),
+                         "Cosmos-Reason1-7B after SFT": _pct(by[(table, part, "Cosmos-Reason1-7B")]),
+                         "after SFT + RL": _pct(rl), "source": both})
     return rows
 
 
