@@ -192,14 +192,13 @@ def meta_quantized(config=None, quantization: str = "nf4", *, keep_vision: bool 
     ``preprocess_model``, the step ``from_pretrained`` takes before it reads any weight: no memory, no download.
     The defaults are ``load_model``'s (the vision encoder quantized too).
     """
-    import torch as _torch
     from transformers.quantizers import AutoHfQuantizer
 
     from .loading import quantization_config
     from .memory import meta_model
 
     model = meta_model(config)
-    quantizer = AutoHfQuantizer.from_config(quantization_config(quantization, _torch.bfloat16,
+    quantizer = AutoHfQuantizer.from_config(quantization_config(quantization, torch.bfloat16,
                                                                 keep_vision=keep_vision), pre_quantized=False)
     quantizer.preprocess_model(model, device_map={"": "cpu"})
     return model
@@ -229,7 +228,7 @@ def part_table(model: nn.Module) -> list[dict]:
             row["Linear layers"] += 1
             row["4-bit"] += kind == "Linear4bit"
             row["8-bit"] += kind == "Linear8bitLt"
-    return [{**r, "parameters (M)": round(r["parameters (M)"], 1)} for r in rows.values()]
+    return [{**r, "parameters (M)": round(r["parameters (M)"], 3)} for r in rows.values()]
 
 
 def linear_layers(model: nn.Module) -> list[dict]:
