@@ -3,10 +3,11 @@
 The names a learner needs first are here: ``from cosmos_nb_utils import load_model, ask, find_assets``.
 Everything else lives in one module per concern, imported by name: ``loading`` (models,
 4 bit, :func:`~cosmos_nb_utils.loading.model_facts`), ``official`` (every rule the course calls
-official, with its source), ``paper`` (what the Cosmos-Reason1 paper says, each fact cited), ``tiny_model`` (the random test model), ``video`` (checks, sampling
-plan, edits), ``overlay`` (the official timestamp overlay), ``prompts``, ``generation`` (``ask``),
-``decoding`` (the graph decoder), ``parsing``, ``rewards`` and ``grpo``, ``evaluation`` (the
-benchmark harness), ``stats``, ``memory``, ``results`` (the measured figures), ``display`` and ``system``.
+official, with its source), ``paper`` (what the Cosmos-Reason1 paper says, each fact cited),
+``tiny_model`` (the random test model), ``architecture`` (the 7B's config), ``inside`` (one clip traced through
+the model), ``video`` (checks, sampling plan, edits), ``overlay`` (the official timestamp overlay), ``prompts``,
+``generation`` (``ask``), ``decoding`` (the graph decoder), ``parsing``, ``rewards`` and ``grpo``, ``evaluation``
+(the benchmark harness), ``stats``, ``memory``, ``results`` (the measured figures), ``display`` and ``system``.
 """
 
 import importlib.metadata
