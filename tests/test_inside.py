@@ -70,11 +70,11 @@ def test_window_partition_of_the_7b():
 
 
 def test_frequency_axes_follow_the_mrope_sections():
-    for config in (reason1_7b_config().text_config,):
-        axes = inside.frequency_axes(config)
-        counts = [axes.count(a) for a in ("time", "height", "width")]
-        assert counts == config.rope_parameters["mrope_section"] == [16, 24, 24]
-        assert axes == sorted(axes, key=("time", "height", "width").index)
+    config = reason1_7b_config().text_config
+    axes = inside.frequency_axes(config)
+    counts = [axes.count(a) for a in ("time", "height", "width")]
+    assert counts == config.rope_parameters["mrope_section"] == [16, 24, 24]
+    assert axes == sorted(axes, key=("time", "height", "width").index)  # time first: the fastest frequencies
 
 
 def test_positions_of_the_video_follow_time(traced):
@@ -112,3 +112,20 @@ def test_linear_layers_name_the_lora_targets():
     assert (q["count"], q["in"], q["out"], q["class"]) == (28, 3584, 3584, "Linear4bit")
     assert rows["model.visual.merger.mlp.2"]["out"] == 3584
     assert rows["lm_head"]["class"] == "Linear"
+
+
+def test_text_after_a_long_video_resumes_below_its_last_time_ids(tiny, make_clip):
+    """transformers 5.24's get_rope_index resumes the text at the video's start + max(h, w) / 2; the original
+    Qwen2.5-VL code (huggingface/transformers#35569) resumed at the video's largest id + 1. For a 10 s clip at
+    4 fps, 16 tokens wide, they differ (notebook 08 shows the check): this test fails when transformers changes it."""
+    from cosmos_nb_utils.generation import prepare_inputs
+    from cosmos_nb_utils.prompts import build_messages
+
+    model, processor = tiny
+    inputs = prepare_inputs(processor, build_messages("q", make_clip(fps=12, seconds=10, size=(252, 448)), fps=4))
+    positions = inside.rope_positions(model, inputs)
+    video = inputs["input_ids"][0] == model.config.video_token_id
+    start, after = int(positions[0, video][0]), int(video.nonzero()[-1]) + 1
+    _, h, w = inputs["video_grid_thw"][0].tolist()
+    assert positions[:, after].tolist() == [start + max(h, w) // 2] * 3
+    assert int(positions[:, video].max()) + 1 > start + max(h, w) // 2
