@@ -171,6 +171,35 @@ def plot_positions(positions: torch.Tensor, input_ids: torch.Tensor, video_token
     return fig
 
 
+def token_grid(positions: torch.Tensor, input_ids: torch.Tensor, video_token_id: int, step: int = 0) -> np.ndarray:
+    """Where the video tokens of one temporal step sit in the prompt, drawn on their grid: cell (row, column), read
+    from each token's height and width ids, holds the token's index in the prompt. Steps are counted in prompt
+    order: the ``step``-th block of rows x columns video tokens."""
+    index = np.nonzero((input_ids.reshape(-1) == video_token_id).numpy())[0]
+    _, rows, cols = (positions[:, index] - positions[:, index].min(dim=1, keepdim=True).values).numpy()
+    size = (rows.max() + 1) * (cols.max() + 1)
+    block = slice(step * size, (step + 1) * size)
+    grid = np.full((rows.max() + 1, cols.max() + 1), -1)
+    grid[rows[block], cols[block]] = index[block]
+    return grid
+
+
+def plot_token_grid(positions: torch.Tensor, input_ids: torch.Tensor, video_token_id: int, steps: int = 2):
+    """The first ``steps`` temporal steps' tokens on their grid, coloured by their place in the prompt."""
+    index = np.nonzero((input_ids.reshape(-1) == video_token_id).numpy())[0]
+    time_ids = positions[0, index].numpy()
+    fig, axes = plt.subplots(1, steps, figsize=(5 * steps, 3), squeeze=False)
+    for step, ax in enumerate(axes[0]):
+        grid = token_grid(positions, input_ids, video_token_id, step)
+        image = ax.imshow(grid, cmap="viridis")
+        ids = sorted(set(time_ids[step * grid.size:(step + 1) * grid.size].tolist()))
+        ax.set(title=f"step {step}: time id {', '.join(map(str, ids))}", xlabel="token column (width id - start)",
+               ylabel="token row (height id - start)")
+        fig.colorbar(image, ax=ax, label="place in the prompt")
+    fig.tight_layout()
+    return fig
+
+
 def frequency_axes(text_config) -> list[str]:
     """Which axis (time, height, width) turns each rotary frequency of a head: measured on the model's own
     rotary embedding (built from ``text_config``, a few hundred bytes), one unit step along each axis at a time."""

@@ -129,3 +129,16 @@ def test_text_after_a_long_video_resumes_below_its_last_time_ids(tiny, make_clip
     _, h, w = inputs["video_grid_thw"][0].tolist()
     assert positions[:, after].tolist() == [start + max(h, w) // 2] * 3
     assert int(positions[:, video].max()) + 1 > start + max(h, w) // 2
+
+
+def test_token_grid_is_filled_row_by_row_one_step_after_the_other(traced):
+    model, inputs, tr, plan = traced
+    positions = inside.rope_positions(model, inputs)
+    ids = inputs["input_ids"][0]
+    first = int((ids == model.config.video_token_id).nonzero()[0])
+    _, h, w = plan.grid_thw
+    per_step = (h // 2) * (w // 2)
+    for step in (0, 1):
+        grid = inside.token_grid(positions, ids, model.config.video_token_id, step)
+        assert grid.shape == (h // 2, w // 2)
+        assert (grid == first + step * per_step + np.arange(per_step).reshape(grid.shape)).all()
