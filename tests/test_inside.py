@@ -8,7 +8,8 @@ import torch
 
 from cosmos_nb_utils import inside
 from cosmos_nb_utils.architecture import reason1_7b_config
-from cosmos_nb_utils.memory import parameter_groups, quantized_modules
+from cosmos_nb_utils.facts import quantized_modules
+from cosmos_nb_utils.memory import parameter_groups
 from cosmos_nb_utils.video import plan_sampling
 
 VISION_7B = reason1_7b_config().vision_config
