@@ -10,8 +10,9 @@ project could not open arXiv v3's full text, only its abstract. Each number belo
 - the arXiv HTML of v1, copied verbatim in the public repository ``deep-diver/ai-paper-reviewer``
   (``content/2025-03-21/2503.15558/index.md``): the wording of Tables 1 and 2 (the ontologies) and the
   benchmark sizes of Table 6. v1's models are the 8B/56B of that version, so no v1 *result* is used;
-- public notes that transcribe v3's tables (one quotes the tables as extracted from the PDF). Where two notes
-  agree the number is kept; a number found in one note only is marked so in ``provenance()``.
+- public notes on GitHub that transcribe v3's tables (one quotes them as extracted from the PDF), found through
+  the project's source index, which does not name their repositories. Where two agree the number is kept; a
+  number found in one note only is marked so in ``provenance()``.
 
 A number that none of these gave is left out. The ontologies' wording is paraphrased, not copied.
 
@@ -33,25 +34,31 @@ V1_HTML_COPY = "github.com/deep-diver/ai-paper-reviewer content/2025-03-21/2503.
 # Two places whose section number could not be read: named by their heading.
 RL_EXPERIMENTS = "Experiments, 'Physical AI RL'"
 INTUITIVE_BENCH = "Experiments, intuitive physics benchmark"
+_REPO, _COMMIT = REASON1.split("@")
+REASON1_SHORT = f"{_REPO.split('/')[1]}@{_COMMIT[:7]}"  # cosmos-reason1@3e7f1cb: the commit official.py cites
+RL_TOML = f"{REASON1_SHORT} examples/post_training/configs/rl.toml"
 
 # --- Where each source label was read ----------------------------------------------------------------------
+_V1 = f"v1 HTML ({V1_HTML_COPY})"
 _READ = {
-    "Table 1": "v1 HTML copy (verbatim); v3 notes list the same 3 categories and 16 subcategories (Fig. 2)",
-    "Table 2": "v1 HTML copy (verbatim); v3 notes give the same 4 capabilities x 5 agent types",
+    "Table 1": f"{_V1}; v3 notes list the same 3 categories and 16 subcategories (Fig. 2)",
+    "Table 2": f"{_V1}; v3 notes give the same 4 capabilities x 5 agent types",
     "Sec. 2.2": "v3 notes (one): the paper studies the first three capabilities, through three tasks",
     "Table 4": "v3 table as extracted from the PDF, quoted in one public note; totals 1.81M / 1.93M in two notes",
     "Sec. 5.1.3": "v3 notes (two agree): spatial puzzles, arrow of time, object permanence",
     "Table 5": "v3 notes (two agree; the sum checks: 30,304)",
     "Sec. 5.2": "v3 note quoting the paper: 5,133 human-annotated questions from 1,989 videos",
-    "Table 6": "v1 HTML copy (verbatim); v3 notes give the same counts (604 + 610 = 1,214)",
+    "Eq. 1": "v3 note (one) and the seed article: A_i = (R(o_i) - mean(G)) / std(G); which std and eps is not said",
+    "Table 6": f"{_V1}; v3 notes give the same counts (604 + 610 = 1,214)",
     RL_EXPERIMENTS: "v3 notes (two agree) on the RL settings; the section's number could not be read",
     INTUITIVE_BENCH: "v3 notes (two agree): 100 questions per task, decontaminated from the training data",
-    "Table 7": "NVIDIA project page; the same numbers in two v3 notes",
+    "Table 7": f"NVIDIA's project page ({PROJECT_PAGE}); the same numbers in two v3 notes",
     "Table 8": "v3 table as extracted from the PDF (one note) and one transcription (agree)",
     "Table 9": "v3 table as extracted from the PDF (one note) and one transcription (agree)",
     "Table 10": "two v3 transcriptions agree; an audit note reports the same 7B rows on the project page",
     "hub": "Hugging Face file listing of nvidia/Cosmos-Reason1-Benchmark, and the dataset README's configs",
-    REASON1: "the repository at that commit (README, examples/benchmark/README.md, examples/post_training)",
+    REASON1_SHORT: f"{REASON1}: README, examples/benchmark/README.md",
+    RL_TOML: f"the file at {REASON1}: it starts from nvidia/Cosmos-Reason1-7B, RoboVQA subset",
 }
 
 
@@ -130,9 +137,9 @@ _COURSE = [
      "task: next plausible action prediction; agent: robot arms", "the next immediate subtask towards a goal"),
     ("04_action_prediction", "next subtask of a gripper (agent_pick.mp4)", "physical common sense",
      "Time: Actions", "subtask and goal decomposition"),
-    ("05_explain_ad", "explain a multi-shot ad with timestamps (ad_multishot)", "physical common sense",
+    ("05_explain_ad", "explain a multi-shot ad with timestamps (ad_fizz.mp4)", "physical common sense",
      "Time: Order", "when each event happens, cited as stamped times"),
-    ("05_explain_ad", "explain a multi-shot ad with timestamps (ad_multishot)", "physical common sense",
+    ("05_explain_ad", "explain a multi-shot ad with timestamps (ad_fizz.mp4)", "physical common sense",
      "Time: Camera", "shots and scene transitions"),
     ("06_grpo_advantage", "an RL-format MCQ on ball_bounce.mp4 (forward or backward)",
      "intuitive physics (RL data)", "arrow of time", "the RL stage used arrow-of-time MCQs (Table 5)"),
@@ -207,6 +214,7 @@ def training_data() -> list[dict]:
 # --- The RL settings that trained Cosmos-Reason1-7B (RL_EXPERIMENTS), and the public example ---------------------
 PAPER_RL_SETTINGS = {
     "algorithm": "GRPO, rule-based accuracy and format rewards",
+    "advantage": "(R - mean) / std over the answers to one question (Eq. 1)",
     "global batch (questions)": 128,
     "answers sampled per question": 9,
     "max response length (tokens)": 6144,
@@ -223,24 +231,23 @@ EXAMPLE_RL_SETTINGS = {"starts from": "nvidia/Cosmos-Reason1-7B (the released mo
 
 
 def rl_settings() -> list[dict]:
-    """The paper's RL settings for Cosmos-Reason1-7B next to NVIDIA's public RL example (rl.toml)."""
-    keys = [("answers per question", "answers sampled per question", "n_generation"),
-            ("batch", "global batch (questions)", "train_batch_per_replica"),
-            ("max response tokens", "max response length (tokens)", "max_response_length"),
-            ("learning rate", "learning rate", "optm_lr"), ("KL coefficient", "KL penalty coefficient", "kl_beta"),
-            ("length", "iterations", "epoch")]
-    rows = [{"setting": name, "paper (trained Cosmos-Reason1-7B)": PAPER_RL_SETTINGS[p],
-             "rl.toml (further RL on the released model)": EXAMPLE_RL_SETTINGS[e],
-             "source": f"{RL_EXPERIMENTS}; {REASON1} examples/post_training/configs/rl.toml"} for name, p, e in keys]
-    rows[-1]["paper (trained Cosmos-Reason1-7B)"] = "500 iterations"
-    rows[-1]["rl.toml (further RL on the released model)"] = "80 epochs"
-    rows.append({"setting": "starts from", "paper (trained Cosmos-Reason1-7B)": "the Physical AI SFT checkpoint",
-                 "rl.toml (further RL on the released model)": EXAMPLE_RL_SETTINGS["starts from"],
-                 "source": f"{RL_EXPERIMENTS}; {REASON1} examples/post_training/configs/rl.toml"})
-    rows.append({"setting": "data", "paper (trained Cosmos-Reason1-7B)": f"{RL_TOTAL:,} MCQs (Table 5)",
-                 "rl.toml (further RL on the released model)": EXAMPLE_RL_SETTINGS["data"],
-                 "source": f"Table 5; {REASON1} examples/post_training/configs/rl.toml"})
-    return rows
+    """The paper's RL settings for Cosmos-Reason1-7B next to NVIDIA's public RL example (rl.toml), as text."""
+    paper, ex = PAPER_RL_SETTINGS, EXAMPLE_RL_SETTINGS
+    rows = [
+        ("starts from", "the Physical AI SFT checkpoint", ex["starts from"]),
+        ("data", f"{RL_TOTAL:,} MCQs (Table 5)", ex["data"]),
+        ("answers per question", str(paper["answers sampled per question"]), f"{ex['n_generation']} (n_generation)"),
+        ("batch", f"{paper['global batch (questions)']} questions",
+         f"{ex['train_batch_per_replica']} (train_batch_per_replica)"),
+        ("max response tokens", str(paper["max response length (tokens)"]), str(ex["max_response_length"])),
+        ("learning rate", f"{paper['learning rate']:g}", f"{ex['optm_lr']:g} (optm_lr)"),
+        ("KL coefficient", f"{paper['KL penalty coefficient']:g}", f"{ex['kl_beta']:g} (kl_beta)"),
+        ("length", f"{paper['iterations']} iterations", f"{ex['epoch']} epochs"),
+        ("advantage", paper["advantage"], "cosmos-rl's GRPO (official.COSMOS_RL_ADVANTAGE)"),
+    ]
+    first = {"data": "Table 5", "advantage": "Eq. 1"}
+    return [{"setting": name, "paper (trained Cosmos-Reason1-7B)": p, "rl.toml (further RL on the released model)": e,
+             "source": f"{first.get(name, RL_EXPERIMENTS)}; {RL_TOML}"} for name, p, e in rows]
 
 
 # --- Checkpoints that are public ------------------------------------------------------------------------
@@ -250,7 +257,8 @@ def rl_settings() -> list[dict]:
 # 2025-08-01 spatial-temporal reasoning): today's hub weights need not score the paper's numbers.
 SFT_ONLY_CHECKPOINT_PUBLIC = False
 CHECKPOINT_NOTE = ("Public: nvidia/Cosmos-Reason1-7B (SFT + RL), updated since the paper. No SFT-only checkpoint "
-                   f"was found ({REASON1} README; model card). The 56B model is not released.")
+                   f"was found ({REASON1_SHORT} README; the model card's Model Versions list this one model). "
+                   "The 56B model is not released.")
 
 
 # --- Benchmark results (Tables 7-10), accuracy in % ---------------------------------------------------------
@@ -311,12 +319,20 @@ def benchmark_results() -> list[dict]:
     return rows
 
 
+def _pct(value: float | None) -> str | None:
+    """An accuracy as the paper prints it, one decimal (``show_table`` would print floats with three)."""
+    return None if value is None else f"{value:.1f}"
+
+
 def results_table(source: str, models: tuple[str, ...] | None = None) -> list[dict]:
-    """One of Tables 7-10 as printed: one row per model (all, or those named), one column per part."""
+    """One of Tables 7-10 as printed: one row per model (all, or those named), one column per part.
+
+    The accuracies are strings with the paper's one decimal; ``benchmark_results()`` has them as numbers.
+    """
     if source not in _RESULTS:
         raise ValueError(f"source must be one of {sorted(_RESULTS)}, got {source!r}.")
     parts = _PARTS[source][1]
-    rows = [{"model": m, "stage": s, **dict(zip(parts, v)), "source": source}
+    rows = [{"model": m, "stage": s, **{p: _pct(x) for p, x in zip(parts, v)}, "source": source}
             for m, s, v in _RESULTS[source] if models is None or m in models]
     if models is not None and len(rows) != len(set(models)):
         known = [m for m, _, _ in _RESULTS[source]]
@@ -328,7 +344,10 @@ _RL_7B = "Cosmos-Reason1-7B + Physical AI RL"
 
 
 def seven_b_vs_base() -> list[dict]:
-    """The 7B against its base, Qwen2.5-VL-7B, on every part the paper reports: base, after SFT, after RL."""
+    """The 7B against its base, Qwen2.5-VL-7B, on every part the paper reports: base, after SFT, after RL.
+
+    Accuracies as printed (strings, one decimal); ``None`` where the paper gives no number.
+    """
     by = {(r["source"], r["part"], r["model"]): r["accuracy %"] for r in benchmark_results()}
     rows = []
     for table, sft_table in (("Table 7", "Table 9"), ("Table 8", "Table 9"), ("Table 10", "Table 10")):
@@ -342,9 +361,9 @@ def seven_b_vs_base() -> list[dict]:
                 rl = by[(sft_table, part, _RL_7B)]
             both = table if rl is None or sft_table == table else f"{table}; {sft_table}"
             rows.append({"benchmark": benchmark, "part": part,
-                         "Qwen2.5-VL-7B (base)": by[(table, part, "Qwen2.5-VL-7B")],
-                         "Cosmos-Reason1-7B after SFT": by[(table, part, "Cosmos-Reason1-7B")],
-                         "after SFT + RL": rl, "source": both})
+                         "Qwen2.5-VL-7B (base)": _pct(by[(table, part, "Qwen2.5-VL-7B")]),
+                         "Cosmos-Reason1-7B after SFT": _pct(by[(table, part, "Cosmos-Reason1-7B")]),
+                         "after SFT + RL": _pct(rl), "source": both})
     return rows
 
 
@@ -359,7 +378,7 @@ def hub_benchmark() -> list[dict]:
                ("av", "AV", "named in the dataset README's configs and the official README; not in the hub's file "
                 "listing when last seen")]
     rows = [{"hub folder": f, "paper's part": p, "paper's questions": BENCHMARK_QUESTIONS[p], "clips": c,
-             "source": f"hub; Table 6; {REASON1} examples/benchmark/README.md"} for f, p, c in folders]
+             "source": f"hub; Table 6; {REASON1_SHORT} examples/benchmark/README.md"} for f, p, c in folders]
     rows.append({"hub folder": "(none)", "paper's part": "physical common sense (Table 7)",
                  "paper's questions": BENCHMARK_QUESTIONS["physical common sense"], "clips": "not on the hub",
                  "source": "hub; Table 6"})

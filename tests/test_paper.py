@@ -77,17 +77,22 @@ def test_course_map_rows_are_rows_of_the_ontologies():
             assert row["ontology"].startswith("intuitive physics") and row["row"] in intuitive
 
 
+def _accuracies(source, model):
+    return {r["part"]: r["accuracy %"] for r in paper.benchmark_results()
+            if r["source"] == source and r["model"] == model}
+
+
 def test_every_average_is_the_mean_of_its_parts():
     for source in ("Table 7", "Table 8", "Table 9", "Table 10"):
         for row in paper.results_table(source):
-            parts = [v for k, v in row.items() if k not in ("model", "stage", "source", "Avg.")]
-            assert abs(sum(parts) / len(parts) - row["Avg."]) <= 0.1, (source, row["model"])
+            acc = _accuracies(source, row["model"])
+            parts = [v for k, v in acc.items() if k != "Avg."]
+            assert abs(sum(parts) / len(parts) - acc["Avg."]) <= 0.1, (source, row["model"])
+            assert row["Avg."] == f"{acc['Avg.']:.1f}"  # printed with the paper's one decimal
 
 
 def test_table_9_repeats_the_sft_numbers_of_tables_7_and_8():
-    sft = paper.results_table("Table 9", ("Cosmos-Reason1-7B",))[0]
-    t7 = paper.results_table("Table 7", ("Cosmos-Reason1-7B",))[0]
-    t8 = paper.results_table("Table 8", ("Cosmos-Reason1-7B",))[0]
+    sft, t7, t8 = (_accuracies(t, "Cosmos-Reason1-7B") for t in ("Table 9", "Table 7", "Table 8"))
     assert sft["Common Sense"] == t7["Avg."]
     for part in ("BridgeData V2", "RoboVQA", "AgiBot", "HoloAssist", "AV", "RoboFail"):
         assert sft[part] == t8[part]
@@ -101,7 +106,7 @@ def test_seven_b_vs_base_has_no_number_the_paper_does_not_give():
     assert space["after SFT + RL"] is None
     aot = next(r for r in rows if r["part"] == "Arrow of Time")
     got = (aot["Qwen2.5-VL-7B (base)"], aot["Cosmos-Reason1-7B after SFT"], aot["after SFT + RL"])
-    assert got == (50.2, 56.0, 64.5)
+    assert got == ("50.2", "56.0", "64.5")
 
 
 def test_results_table_refuses_an_unknown_table_or_model():
@@ -119,6 +124,9 @@ def test_data_counts_add_up():
 
 
 def test_rl_settings_keep_the_paper_apart_from_the_example():
+    shown = {r["setting"]: r for r in paper.rl_settings()}
+    assert shown["learning rate"]["paper (trained Cosmos-Reason1-7B)"] == "4e-06"  # not show_table's "0.000"
+    assert all(isinstance(v, str) for r in shown.values() for v in r.values())
     assert paper.PAPER_RL_SETTINGS["answers sampled per question"] == 9
     assert paper.PAPER_RL_SETTINGS["KL penalty coefficient"] == 0.005
     assert "released" in paper.EXAMPLE_RL_SETTINGS["starts from"]
@@ -137,3 +145,12 @@ def test_the_example_settings_agree_with_official_rl_recipe():
     assert ex["n_generation"] == RL_RECIPE["group size (n_generation)"]
     assert ex["max_response_length"] == RL_RECIPE["max_response_length"]
     assert ex["kl_beta"] == RL_RECIPE["kl_beta"]
+
+
+def test_course_map_names_only_clips_the_course_has():
+    import re
+
+    assets = {p.name for p in (NOTEBOOKS.parent / "assets").glob("*.mp4")}
+    for row in paper.course_map():
+        for clip in re.findall(r"[\w-]+\.mp4", row["scenario"]):
+            assert clip in assets, (row["notebook"], clip)
