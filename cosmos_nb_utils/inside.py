@@ -51,7 +51,7 @@ class Trace:
 
     def spliced(self, input_ids: torch.Tensor, video_token_id: int) -> bool:
         """True when the decoder's input rows at the ``<|video_pad|>`` positions are exactly the vision output."""
-        at_pads = self.inputs_embeds[input_ids == video_token_id]
+        at_pads = self.inputs_embeds[(input_ids == video_token_id).to(self.inputs_embeds.device)]
         return at_pads.shape == self.video_features.shape and torch.equal(at_pads, self.video_features.to(at_pads))
 
 
@@ -71,6 +71,8 @@ def trace(model: nn.Module, inputs) -> Trace:
     Each row gives the measured input and output shape of a stage; for a vision block, also how its attention
     was split (the ``cu_seqlens`` transformers passed it: one group per window, or one per temporal step for the
     full-attention blocks). Only the first call of each stage is recorded (one forward pass, no generation).
+    ``lm_head`` scores the last position only, as generation does (the whole prompt's scores of the 7B would take
+    more memory than an 8 GB card has to spare).
     """
     rows: dict[str, dict] = {}
     captured: dict[str, torch.Tensor] = {}
@@ -100,7 +102,7 @@ def trace(model: nn.Module, inputs) -> Trace:
     handles.append(model.model.language_model.register_forward_pre_hook(decoder_input, with_kwargs=True))
     try:
         with torch.no_grad():
-            model(**inputs.to(model.device))
+            model(**{k: v.to(model.device) for k, v in inputs.items()}, logits_to_keep=1)  # next-token scores of the last position only
     finally:
         for handle in handles:
             handle.remove()
@@ -153,14 +155,14 @@ def rope_positions(model: nn.Module, inputs) -> torch.Tensor:
     position_ids, _ = model.model.get_rope_index(
         inputs["input_ids"], inputs["mm_token_type_ids"], video_grid_thw=inputs.get("video_grid_thw"),
         second_per_grid_ts=inputs.get("second_per_grid_ts"), attention_mask=inputs.get("attention_mask"))
-    return position_ids[:, 0]
+    return position_ids[:, 0].cpu()
 
 
 def plot_positions(positions: torch.Tensor, input_ids: torch.Tensor, video_token_id: int):
     """The t/h/w position ids against the token's place in the prompt, the video's span shaded."""
-    video = np.nonzero((input_ids.reshape(-1) == video_token_id).numpy())[0]
+    video = np.nonzero((input_ids.reshape(-1) == video_token_id).cpu().numpy())[0]
     fig, axes = plt.subplots(3, 1, figsize=(10, 6), sharex=True)
-    for ax, axis, ids in zip(axes, ("time", "height", "width"), positions.numpy()):
+    for ax, axis, ids in zip(axes, ("time", "height", "width"), positions.cpu().numpy()):
         ax.plot(ids, lw=0.8)
         ax.axvspan(video[0], video[-1], color="tab:orange", alpha=0.15, label="video tokens")
         ax.set_ylabel(f"{axis} id")
@@ -175,8 +177,9 @@ def token_grid(positions: torch.Tensor, input_ids: torch.Tensor, video_token_id:
     """Where the video tokens of one temporal step sit in the prompt, drawn on their grid: cell (row, column), read
     from each token's height and width ids, holds the token's index in the prompt. Steps are counted in prompt
     order: the ``step``-th block of rows x columns video tokens."""
-    index = np.nonzero((input_ids.reshape(-1) == video_token_id).numpy())[0]
-    _, rows, cols = (positions[:, index] - positions[:, index].min(dim=1, keepdim=True).values).numpy()
+    index = np.nonzero((input_ids.reshape(-1) == video_token_id).cpu().numpy())[0]
+    video = positions.cpu()[:, index]
+    _, rows, cols = (video - video.min(dim=1, keepdim=True).values).numpy()
     size = (rows.max() + 1) * (cols.max() + 1)
     block = slice(step * size, (step + 1) * size)
     grid = np.full((rows.max() + 1, cols.max() + 1), -1)
@@ -186,8 +189,8 @@ def token_grid(positions: torch.Tensor, input_ids: torch.Tensor, video_token_id:
 
 def plot_token_grid(positions: torch.Tensor, input_ids: torch.Tensor, video_token_id: int, steps: int = 2):
     """The first ``steps`` temporal steps' tokens on their grid, coloured by their place in the prompt."""
-    index = np.nonzero((input_ids.reshape(-1) == video_token_id).numpy())[0]
-    time_ids = positions[0, index].numpy()
+    index = np.nonzero((input_ids.reshape(-1) == video_token_id).cpu().numpy())[0]
+    time_ids = positions.cpu()[0, index].numpy()
     fig, axes = plt.subplots(1, steps, figsize=(5 * steps, 3), squeeze=False)
     for step, ax in enumerate(axes[0]):
         grid = token_grid(positions, input_ids, video_token_id, step)

@@ -38,7 +38,9 @@ def test_trace_measures_every_stage_in_order(traced):
     assert rows["model.visual.patch_embed"]["input"] == f"{patches}x{3 * 2 * 14 * 14}"
     assert rows["model.visual.merger"]["output"] == f"{tokens}x{vision.out_hidden_size}"
     seq = inputs["input_ids"].shape[1]
-    assert rows["lm_head"]["output"] == f"1x{seq}x{text.vocab_size}"
+    assert rows["model.language_model.norm"]["output"] == f"1x{seq}x{text.hidden_size}"
+    assert rows["lm_head"]["input"] == f"1x1x{text.hidden_size}"  # the last position only, as generation does
+    assert rows["lm_head"]["output"] == f"1x1x{text.vocab_size}"
 
 
 def test_full_attention_blocks_attend_per_temporal_step_and_the_others_per_window(traced):
