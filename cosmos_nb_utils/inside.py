@@ -102,7 +102,8 @@ def trace(model: nn.Module, inputs) -> Trace:
     handles.append(model.model.language_model.register_forward_pre_hook(decoder_input, with_kwargs=True))
     try:
         with torch.no_grad():
-            model(**{k: v.to(model.device) for k, v in inputs.items()}, logits_to_keep=1)  # next-token scores of the last position only
+            on_device = {k: v.to(model.device) for k, v in inputs.items()}  # the caller's inputs stay put
+            model(**on_device, logits_to_keep=1)  # next-token scores of the last position only
     finally:
         for handle in handles:
             handle.remove()
