@@ -15,8 +15,9 @@ So the course writes the step itself, over ``peft``, with cosmos-rl's rules from
    sampling temperature, one answer at a time (gradients accumulate, so memory does not grow with
    the group), logits only at the completion's positions;
 5. the clipped surrogate, token-mean over the group as cosmos-rl's default ``loss_type``, KL beta 0
-   as in ``rl.toml``; one optimizer step (``updates`` > 1 reuses the batch, and then the ratio and
-   the clip do real work).
+   as in NVIDIA's RL example (``rl.toml``: further RL on the released model; the paper's run that trained
+   Cosmos-Reason1-7B used 0.005, ``paper.PAPER_RL_SETTINGS``; ``GRPOSettings(kl_beta=...)``); one optimizer
+   step (``updates`` > 1 reuses the batch, and then the ratio and the clip do real work).
 
 ``kl_to_reference`` is measured even with beta 0: the k3 estimator of KL(policy || base) on the
 sampled tokens, the base being the model with its adapter disabled.
@@ -56,7 +57,7 @@ LOG_KEYS = ("step", "reward_mean", "format_rate", "accuracy_rate", "zero_signal_
 
 @dataclass(frozen=True)
 class GRPOSettings:
-    """What one GRPO step does; defaults are the official RL recipe's (``official.RL_RECIPE``) where it has one.
+    """What one GRPO step does; defaults are NVIDIA's RL example's (``official.RL_RECIPE``, rl.toml) where it has one.
 
     ``max_new_tokens`` is the course's cap (``grpo.ROLLOUT_MAX_NEW_TOKENS``; the recipe allows 6144).
     ``updates``: optimizer steps on each sampled group (1: on-policy, the ratio stays 1).
