@@ -191,3 +191,17 @@ def test_resume_continues_the_same_run(small_clip, tmp_path):
                                                            seed=1, warmup_steps=0), tmp_path / "resumed",
                    GRPOSettings(group_size=3, max_new_tokens=2, fps=1.0, reasoning=False, measure_kl=False),
                    progress=False, reward_fn=starts_with_capital, targets=LANGUAGE_TARGETS + "|lm_head")
+
+
+def test_a_setting_that_cannot_fit_is_refused_naming_what_to_lower(monkeypatch):
+    from cosmos_nb_utils import grpo_train
+    from cosmos_nb_utils.generation import GPUMemoryError
+
+    # GiB above the weights by cap: the log-prob pass grows with the answers' length (their logits)
+    monkeypatch.setattr(grpo_train, "predict_grpo_memory", lambda model, v, p, new, rank: grpo_train.GRPOPrediction(
+        1.0, 0.5 + new / 512))
+    settings = GRPOSettings(max_new_tokens=1024)
+    with pytest.raises(GPUMemoryError, match=r"--max-new-tokens to 512.*--total-pixels or --fps") as info:
+        grpo_train.check_grpo_memory(None, 1728, 1838, settings, 16, free_gib=2.2)
+    assert "log-probability pass" in str(info.value) and "Nothing was run" in str(info.value)
+    assert grpo_train.check_grpo_memory(None, 1728, 1838, GRPOSettings(max_new_tokens=256), 16, free_gib=2.2)
