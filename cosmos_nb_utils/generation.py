@@ -313,7 +313,7 @@ def ask(
                                 timestamps=timestamps,
                                 fits=fits_predicate(model, max_new_tokens=settings["max_new_tokens"]))
     check_gpu_memory(model, plan, int(inputs["input_ids"].shape[1]), settings["max_new_tokens"], total_pixels)
-    with track_gpu_peak() as peak:
+    with track_gpu_peak(model.device) as peak:  # the model's device: a CPU model on a GPU machine has no GPU peak
         text, new_tokens, ttft, total = generate(model, processor, inputs, stream=stream, seed=seed,
                                                  decoder=decoder, **settings)
     think, answer = parse_reasoning(text)
