@@ -26,7 +26,8 @@ from pathlib import Path
 import torch
 from common import DEFAULT_CKPT, build_random_checkpoint, load_mode, require_gpu
 
-from cosmos_nb_utils.evaluation import _FIXTURE, benchmark_settings
+from cosmos_nb_utils.benchmark_data import _FIXTURE
+from cosmos_nb_utils.evaluation import benchmark_settings
 from cosmos_nb_utils.generation import ask
 from cosmos_nb_utils.official import BENCHMARK_FPS, BENCHMARK_SEED, BENCHMARK_SYSTEM, benchmark_prompt
 from cosmos_nb_utils.video import DEFAULT_TOTAL_PIXELS, find_assets

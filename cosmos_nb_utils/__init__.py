@@ -1,12 +1,13 @@
 """Helpers for the Cosmos-Reason1 video reasoning notebooks.
 
 The names a learner needs first are here: ``from cosmos_nb_utils import load_model, ask, find_assets``.
-Everything else lives in one module per concern, imported by name: ``loading`` (models,
-4 bit, :func:`~cosmos_nb_utils.loading.model_facts`), ``official`` (every rule the course calls
-official, with its source), ``tiny_model`` (the random test model), ``video`` (checks, sampling
-plan, edits), ``overlay`` (the official timestamp overlay), ``prompts``, ``generation`` (``ask``),
-``decoding`` (the graph decoder), ``parsing``, ``rewards`` and ``grpo``, ``evaluation`` (the
-benchmark harness), ``stats``, ``memory``, ``results`` (the measured figures), ``display`` and ``system``.
+Everything else lives in one module per concern, imported by name (the README's "Layout" maps them):
+rules and figures (``official``, ``paper``, ``architecture``, ``stats``, ``results``); the ``video`` package
+(``checks``, ``sources``, ``codec``, ``probe``, ``plan``, ``frames``, ``edits``; its face re-exports them)
+and ``overlay``; models (``facts``, ``memory``, ``loading``, ``tiny_model``); asking (``prompts``,
+``decoding``, ``generation``, ``parsing``); one clip traced through the model (``inside``); training
+(``rewards``, ``grpo``); the benchmark (``benchmark_data``, ``scoring``, and ``evaluation``, which runs it and
+re-exports the other two); what the notebooks show (``display``, ``system``).
 """
 
 import importlib.metadata

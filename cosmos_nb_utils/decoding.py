@@ -37,6 +37,8 @@ from transformers import (
     TopPLogitsWarper,
 )
 
+from .facts import model_facts
+
 FP16_MAX = torch.finfo(torch.float16).max
 SUPPORTED_SETTINGS = {"do_sample", "temperature", "top_k", "top_p", "repetition_penalty", "min_new_tokens",
                       "suppress_tokens"}
@@ -76,8 +78,6 @@ def _compute_dtype(model) -> torch.dtype:
 def non_finite_advice(model, where: str) -> str:
     """The message for inf/NaN found in ``where``: what happened and the setting that fixes it."""
     dtype = _compute_dtype(model)
-    from .loading import model_facts  # here: loading imports modules that import this one
-
     vision_fp32 = model_facts(model).vision_fp32
     if dtype == torch.float16:
         cause = ("This model computes in float16 (the path for GPUs without bf16, such as the T4), and float16 "

@@ -1,4 +1,4 @@
-"""What the notebooks show: banners, frame strips, the video, answers, and small plots."""
+"""What the notebooks show: banners, frame strips, the video, answers, and small plots (benchmark comparison too)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import HTML, Markdown, Video, display
 
-from .loading import model_facts
+from .benchmark_data import model_label
+from .facts import model_facts
+from .scoring import pair_results, select
+from .stats import paired_difference, wilson_interval
 from .video import DEFAULT_FPS, DEFAULT_TOTAL_PIXELS, plan_sampling, sampled_frames
 
 TINY_BANNER = (
@@ -320,3 +323,47 @@ def plot_training(history) -> None:
     ax[1].set(xlabel="GRPO step", ylabel="probability", ylim=(0, 1), title="P(an answer earning both rewards)")
     fig.tight_layout()
     plt.show()
+
+
+def plot_comparison(rows: list[dict], model_a: str, model_b: str, answer_type: str = "reasoning"):
+    """Accuracy per datasource of two models (bars, 95% Wilson intervals) and their paired difference."""
+    import matplotlib.pyplot as plt
+
+    a, b = select(rows, model_a, answer_type), select(rows, model_b, answer_type)
+    model_a, model_b = model_label(model_a), model_label(model_b)
+    datasources = sorted({r["datasource"] for r in a + b})
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6), gridspec_kw={"width_ratios": [3, 1.3]})
+    width = 0.38
+    for shift, (label, group) in zip((-width / 2, width / 2), ((model_a, a), (model_b, b))):
+        xs, ys, errs = [], [], [[], []]
+        for i, ds in enumerate(datasources):
+            mine = [r for r in group if r["datasource"] == ds]
+            if not mine:
+                continue
+            k, n = sum(bool(r["is_correct"]) for r in mine), len(mine)
+            low, high = wilson_interval(k, n)
+            xs.append(i + shift)
+            ys.append(100 * k / n)
+            errs[0].append(100 * (k / n - low))
+            errs[1].append(100 * (high - k / n))
+        ax1.bar(xs, ys, width, yerr=errs, capsize=4, label=label)
+    ax1.set_xticks(range(len(datasources)), datasources)
+    ax1.set_ylabel("accuracy (% of questions)")
+    ax1.set_ylim(0, 100)
+    ax1.set_title(f"{answer_type} mode, 95% Wilson intervals")
+    ax1.legend(fontsize=8)
+    pa, pb = pair_results(a, b)
+    if len(pa) >= 2:
+        diff = paired_difference(pa, pb)
+        ax2.errorbar([0], [100 * diff.difference], yerr=[[100 * (diff.difference - diff.low)],
+                                                         [100 * (diff.high - diff.difference)]],
+                     fmt="o", capsize=6)
+        ax2.set_title(f"paired difference, n = {diff.n}")
+    ax2.axhline(0, color="grey", lw=1)
+    ax2.set_xticks([0], [f"{model_a}\nminus {model_b}"], fontsize=8)
+    ax2.set_ylabel("difference (percentage points)")
+    fig.tight_layout()
+    plt.show()
+    return fig
+
+

@@ -12,7 +12,7 @@ import torch
 from transformers import BatchFeature, TextStreamer, set_seed
 
 from .decoding import NonFiniteError, graph_capturable, guard_vision, non_finite_advice, static_generate
-from .loading import model_facts
+from .facts import model_facts
 from .memory import track_gpu_peak
 from .official import DEFAULT_SAMPLING, OVERLAY, SAMPLING_SOURCES
 from .parsing import parse_reasoning

@@ -146,9 +146,10 @@ def clipped_surrogate_loss(
     ``logp_new``/``logp_old`` are (answers, tokens); ``ratio = exp(logp_new - logp_old)``;
     every token of answer ``i`` gets advantage ``A_i`` (``advantages`` has one value per
     answer). The KL term (k3 estimator against ``logp_ref``) is weighted by ``kl_coef``;
-    Cosmos-Reason1's recipe sets it to 0; ``kl_coef > 0`` needs ``logp_ref``. ``mask`` marks real tokens (1)
-    and padding (0): a tensor, an array or a list. ``logp_old``, ``logp_ref``, ``advantages`` and ``mask`` are
-    constants (no gradient); log-probabilities are floating point.
+    NVIDIA's RL example (rl.toml) sets it to 0; the paper's own run used 0.005. ``kl_coef > 0`` needs
+    ``logp_ref``. ``mask`` marks real tokens (1) and padding (0): a tensor, an array or a list.
+    ``logp_old``, ``logp_ref``, ``advantages`` and ``mask`` are constants (no gradient); log-probabilities
+    are floating point.
     ``aggregation`` is one of :data:`LOSS_AGGREGATIONS`; ``"dr-grpo"`` needs ``max_tokens``.
     """
     logp_new, logp_old, logp_ref, adv, mask = _loss_inputs(logp_new, logp_old, advantages, mask, kl_coef, logp_ref)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 
-from .memory import GIB, quantized_modules, weight_footprints
+from .facts import ModelFacts, model_facts, quantized_modules
+from .memory import GIB, weight_footprints
 
 COSMOS = "nvidia/Cosmos-Reason1-7B"
 QWEN_BASE = "Qwen/Qwen2.5-VL-7B-Instruct"
@@ -23,31 +24,6 @@ RUNTIME_HEADROOM_GIB = 1.5
 
 class ModelLoadError(RuntimeError):
     """The model cannot be loaded here; the message says what to do."""
-
-
-@dataclass(frozen=True)
-class ModelFacts:
-    """What the course needs to know about a loaded model; :func:`load_model` records it once."""
-
-    name: str  # hub id or folder ("tiny" for the tiny random model)
-    tiny: bool  # the tiny random-weight model: its answers are noise
-    quantization: str  # "nf4", "int8", "bf16", "fp16", "fp32" or "none"
-    compute_dtype: torch.dtype
-    vision_quantized: bool  # the vision encoder is quantized too (the default for nf4 and int8)
-    vision_fp32: bool = False  # the vision encoder computes in float32 (see run_vision_in_fp32)
-
-
-def model_facts(model) -> ModelFacts:
-    """The facts :func:`load_model` recorded on ``model``; read from the model itself if it was loaded otherwise."""
-    facts = getattr(model, "cosmos_nb_facts", None)
-    if facts is not None:
-        return facts
-    kinds = quantized_modules(model)
-    low = kinds["4-bit"] or kinds["8-bit"]
-    unquantized = {torch.bfloat16: "bf16", torch.float16: "fp16", torch.float32: "fp32"}.get(model.dtype, "none")
-    quantization = "nf4" if kinds["4-bit"] else "int8" if kinds["8-bit"] else unquantized
-    return ModelFacts(name=str(getattr(model.config, "_name_or_path", "")), tiny=False, quantization=quantization,
-                      compute_dtype=model.dtype, vision_quantized=any(".visual." in f".{n}." for n in low))
 
 
 def default_model() -> str:

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .facts import model_facts
+
 GIB = 2**30
 # Bytes per parameter of a 4-bit layer's weight, with its absmax constants:
 # nf4 stores 0.5 byte plus one fp32 absmax per block of 64 weights; double
@@ -58,20 +60,6 @@ def weight_footprints(model: nn.Module | None = None, *, keep_vision: bool = Tru
     kept = sum(g.values()) - quantized
     per_param = {"bf16": kept_bytes, "int8": INT8_BYTES, "nf4": NF4_BYTES, "nf4 + double quant": NF4_DQ_BYTES}
     return {mode: (quantized * b + kept * kept_bytes) / GIB for mode, b in per_param.items()}
-
-
-def quantized_modules(model: nn.Module) -> dict[str, list[str]]:
-    """Names of the modules loaded as bitsandbytes 4-bit or 8-bit layers, and of plain Linear layers."""
-    kinds: dict[str, list[str]] = {"4-bit": [], "8-bit": [], "16/32-bit Linear": []}
-    for name, module in model.named_modules():
-        cls = type(module).__name__
-        if cls == "Linear4bit":
-            kinds["4-bit"].append(name)
-        elif cls == "Linear8bitLt":
-            kinds["8-bit"].append(name)
-        elif isinstance(module, nn.Linear):
-            kinds["16/32-bit Linear"].append(name)
-    return kinds
 
 
 @dataclass
@@ -149,8 +137,6 @@ def kv_bytes_per_token(config, dtype_bytes: int = 2) -> int:
 
 def memory_mode(model) -> str | None:
     """The key of :data:`MEMORY_MODEL` that describes ``model``, or ``None`` if it was not fitted."""
-    from .loading import model_facts  # here: loading imports this module
-
     facts = model_facts(model)
     if facts.quantization == "int8":
         return None

@@ -27,6 +27,8 @@ from cosmos_nb_utils.video import (
     trim_video,
     write_video,
 )
+from cosmos_nb_utils.video import edits as video_edits
+from cosmos_nb_utils.video import probe as video_probe
 
 BITS = 8  # frame number: 8 black/white blocks across the top fifth of the frame
 
@@ -85,7 +87,7 @@ def vfr_clip(tmp_path_factory):
 @pytest.fixture(autouse=True)
 def own_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("COSMOS_NB_CACHE", str(tmp_path / "cache"))
-    video._PROBED.clear()
+    video_probe._PROBED.clear()
 
 
 def true_times(frames) -> np.ndarray:
@@ -134,7 +136,7 @@ def test_vfr_notice_once_and_copy_reused(vfr_clip, capsys):
     first = probe_video(vfr_clip)
     probe_video(vfr_clip)
     assert capsys.readouterr().out.count("variable frame rate") == 1
-    video._PROBED.clear()  # a new session: the copy is reused, not rewritten
+    video_probe._PROBED.clear()  # a new session: the copy is reused, not rewritten
     stamp = first.path.stat().st_mtime_ns
     assert probe_video(vfr_clip).path == first.path and first.path.stat().st_mtime_ns == stamp
 
@@ -232,12 +234,12 @@ def test_unreadable_for_the_model_is_refused_with_a_fix_that_works(tiny, tmp_pat
 
 def test_a_clip_the_models_reader_counts_differently_is_converted(make_clip, monkeypatch, capsys):
     clip = make_clip(fps=10, seconds=2, name="odd.mp4")
-    real = video._check_model_reader
+    real = video_probe._check_model_reader
 
     def disagrees_on_originals(info):
         return "the model's reader (decord) sees 19 frames" if info.source is None else real(info)
 
-    monkeypatch.setattr(video, "_check_model_reader", disagrees_on_originals)
+    monkeypatch.setattr(video_probe, "_check_model_reader", disagrees_on_originals)
     info = probe_video(clip)
     assert info.source == clip and info.path != clip and info.num_frames == 20
     assert "odd.mp4: the model's reader (decord) sees 19 frames; the course uses" in capsys.readouterr().out
@@ -313,7 +315,7 @@ def test_failed_edit_leaves_nothing_and_keeps_the_old_file(make_clip, tmp_path, 
     (tmp_path / "out").mkdir()
     dst = tmp_path / "out" / "out.mp4"
     dst.write_bytes(b"earlier result")
-    real = video._iter_frames
+    real = video_edits._iter_frames
 
     def breaks(*args, **kwargs):
         for n, item in enumerate(real(*args, **kwargs)):
@@ -321,7 +323,7 @@ def test_failed_edit_leaves_nothing_and_keeps_the_old_file(make_clip, tmp_path, 
                 raise RuntimeError("disk full")
             yield item
 
-    monkeypatch.setattr(video, "_iter_frames", breaks)
+    monkeypatch.setattr(video_edits, "_iter_frames", breaks)
     with pytest.raises(RuntimeError, match="disk full"):
         video.burn_timestamps(make_clip(fps=10, seconds=2), dst)
     assert dst.read_bytes() == b"earlier result"
@@ -415,7 +417,7 @@ def test_reverse_holds_a_bounded_number_of_frames(tmp_path, monkeypatch):
     frames = np.stack([coded_frame(k, height=240, width=320) for k in range(90)])  # 90 frames of 225 KiB
     clip = write_video(frames, tmp_path / "long.mp4", 30)
     frame_bytes = frames[0].nbytes
-    monkeypatch.setattr(video, "EDIT_MEMORY_BYTES", 8 * frame_bytes)
+    monkeypatch.setattr(video_edits, "EDIT_MEMORY_BYTES", 8 * frame_bytes)
     probe_video(clip)
     tracemalloc.start()
     try:
@@ -449,14 +451,14 @@ def test_tiny_alias_ignores_case_like_the_others(monkeypatch, value):
 
 def test_a_reader_that_hangs_is_stopped_with_a_clear_error(make_clip, monkeypatch):
     """decord is asked in a child process with a time limit: a file it hangs on gets an error, not a hang."""
-    monkeypatch.setattr(video, "READER_TIMEOUT_S", 1)
-    monkeypatch.setattr(video, "_DECORD_VIEW", "import time\ntime.sleep(60)\n")
+    monkeypatch.setattr(video_probe, "READER_TIMEOUT_S", 1)
+    monkeypatch.setattr(video_probe, "_DECORD_VIEW", "import time\ntime.sleep(60)\n")
     clip = make_clip(fps=10, seconds=1.5, name="hangs.mp4")
     with pytest.raises(VideoError, match=r"hangs\.mp4 cannot be read .*did not finish reading it within 1 s"):
         video.probe_video(clip)
 
 
 def test_the_readers_own_error_is_shown(make_clip, monkeypatch):
-    monkeypatch.setattr(video, "_DECORD_VIEW", "raise SystemExit('DECORDError: cannot open this file')\n")
+    monkeypatch.setattr(video_probe, "_DECORD_VIEW", "raise SystemExit('DECORDError: cannot open this file')\n")
     with pytest.raises(VideoError, match="DECORDError: cannot open this file"):
         video.probe_video(make_clip(fps=10, seconds=1.5, name="broken_for_decord.mp4"))

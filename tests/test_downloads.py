@@ -6,8 +6,8 @@ import threading
 import numpy as np
 import pytest
 
-import cosmos_nb_utils.video as video
 from cosmos_nb_utils.video import VideoError, probe_video, resolve_video, write_video
+from cosmos_nb_utils.video import sources as video_sources
 
 
 @pytest.fixture
@@ -70,7 +70,7 @@ def test_failed_or_non_video_download_leaves_nothing_cached(server, route, reaso
 
 def test_download_size_cap(server, monkeypatch):
     base, _, folder = server
-    monkeypatch.setattr(video, "MAX_DOWNLOAD_BYTES", 100_000)
+    monkeypatch.setattr(video_sources, "MAX_DOWNLOAD_BYTES", 100_000)
     with pytest.raises(VideoError, match="more than the course downloads"):
         probe_video(f"{base}/big.mp4")
     assert cached(folder) == []

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from cosmos_nb_utils import loading
+from cosmos_nb_utils.facts import quantized_modules
 from cosmos_nb_utils.loading import ModelFacts, ModelLoadError, default_model, load_model, model_facts
-from cosmos_nb_utils.memory import quantized_modules
 
 
 def test_default_model_follows_env_and_hardware(monkeypatch):

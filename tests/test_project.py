@@ -118,7 +118,7 @@ def test_one_version_string():
 
     version = PYPROJECT["project"]["version"]
     assert cosmos_nb_utils.__version__ == version
-    for path in [*(ROOT / "cosmos_nb_utils").glob("*.py"), ROOT / "environment.yml", ROOT / "Makefile"]:
+    for path in [*(ROOT / "cosmos_nb_utils").rglob("*.py"), ROOT / "environment.yml", ROOT / "Makefile"]:
         assert version not in path.read_text(), f"{path.name} writes the version again"
 
 
@@ -131,3 +131,49 @@ def test_first_names_are_at_the_top_and_modules_stay_reachable():
     assert ask is ask_in_module and load_model is load_in_module and find_assets().is_dir()
     assert os.environ.get("PYTORCH_CUDA_ALLOC_CONF") == "expandable_segments:True"
     assert cosmos_nb_utils.__all__ == ["__version__", "ask", "find_assets", "load_model"]
+
+
+def test_every_subpackage_is_installed():
+    """pyproject.toml lists packages by name: a subpackage it leaves out would be missing from an installed course."""
+    found = sorted(".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "cosmos_nb_utils").rglob("__init__.py"))
+    assert sorted(PYPROJECT["tool"]["setuptools"]["packages"]) == found
+
+
+def test_no_module_of_the_package_imports_itself_back():
+    """No import cycle in cosmos_nb_utils, function-level imports included (they hid loading <-> memory once)."""
+    import ast
+
+    package = ROOT / "cosmos_nb_utils"
+    names = {".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__"): p
+             for p in package.rglob("*.py")}
+    graph = {}
+    for name, path in names.items():
+        here = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        deps = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                base = here.rsplit(".", node.level - 1)[0] if node.level > 1 else here
+                target = f"{base}.{node.module}" if node.module else base
+                candidates = [target] + [f"{target}.{a.name}" for a in node.names]
+                deps |= {c for c in candidates if c in names and c != name}
+            elif isinstance(node, ast.Import | ast.ImportFrom):
+                module = node.module if isinstance(node, ast.ImportFrom) else None
+                for target in [module] if module else [a.name for a in node.names]:
+                    if target in names and target != name:
+                        deps.add(target)
+        graph[name] = deps - {n for n in deps if name.startswith(n + ".")}  # a module's own package face
+
+    def cycle_from(start):
+        stack, seen = [(start, [start])], set()
+        while stack:
+            node, path = stack.pop()
+            for dep in graph[node]:
+                if dep == start:
+                    return path + [start]
+                if dep not in seen:
+                    seen.add(dep)
+                    stack.append((dep, path + [dep]))
+        return None
+
+    cycles = [c for c in map(cycle_from, sorted(graph)) if c]
+    assert not cycles, f"import cycles: {[' -> '.join(c) for c in cycles]}"

@@ -1,0 +1,395 @@
+"""The benchmark's files: the data folder it reads, the result files it writes, the course's fixture, a hub slice.
+
+The layout is the official harness's (nvidia-cosmos/cosmos-reason1 at commit
+3e7f1cb11128bb424e2a8e85a4aafc7ee9b8bb34, ``examples/benchmark/tools/eval/evaluate.py``,
+``utils/input.py``, ``utils/output.py``):
+
+- data: ``<data_dir>/<datasource>/<datasource>_benchmark_qa_pairs.json`` (a list of
+  ``{"video": "clips/<id>.<ext>", "qa_pairs": [...] or {...}}``) and the clips in
+  ``<data_dir>/<datasource>/clips/``. ``data_dir`` is the folder that holds the
+  datasource folders: the official ``data/benchmark`` (the official script takes
+  ``data`` and appends ``/benchmark`` itself).
+- results: ``<results_dir>/<model>/<answer_type>/<datasource>/<video_id>.json``, a list
+  with one object per question holding exactly :data:`RESULT_KEYS`.
+
+Differences from the official harness, on purpose: a clip listed in the JSON but missing is
+reported by name (the official code silently leaves it out); malformed entries are reported with
+their position. Nothing here touches a model: running one is :mod:`cosmos_nb_utils.evaluation`,
+reading results back is :mod:`cosmos_nb_utils.scoring`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tarfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+BENCHMARK_REPO = "nvidia/Cosmos-Reason1-Benchmark"
+# A commit of the dataset repository ("Update README.md"), from the hub's commit page
+# https://huggingface.co/datasets/nvidia/Cosmos-Reason1-Benchmark/commit/299f918539820c2be6844ae7cd15bd7da47587ae
+# (the newest commit seen on the hub's file page was dc73eea, "Update license terms"; its full hash
+# could not be found from here). `download_slice` lists the files at this revision before downloading.
+BENCHMARK_REVISION = "299f918539820c2be6844ae7cd15bd7da47587ae"
+RESULT_KEYS = ("datasource", "video_id", "prompt", "correct_answer", "reasoning", "answer", "full_response",
+               "is_correct")
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov")  # the extensions evaluate.py lists
+AV_SUFFIX = ".camera_front_wide_120fov"  # input.py adds it to the av_meta_actions clips
+TIMINGS_FILE = "course_timings.jsonl"  # not *.json, so calculate_accuracy.py's glob never reads it
+
+
+class BenchmarkDataError(ValueError):
+    """The benchmark folder is missing or holds no questions; the message says what to pass instead."""
+
+
+# ---------------------------------------------------------------- reading the official layout
+
+
+@dataclass
+class Question:
+    datasource: str
+    video_id: str
+    index: int  # position in the video's qa_pairs (and in its result file)
+    question: str
+    index2ans: dict[str, str]
+    correct_answer: str
+
+
+@dataclass
+class Video:
+    datasource: str
+    video_id: str
+    clip: Path | None  # None: listed in the JSON, not in clips/
+    questions: list[Question]
+
+    @property
+    def name(self) -> str:
+        return f"{self.datasource}/{self.video_id}"
+
+
+@dataclass
+class Benchmark:
+    """What a benchmark folder holds: the videos to answer, the listed-but-missing ones, and the problems found."""
+
+    data_dir: Path
+    videos: list[Video]
+    missing: list[Video]
+    problems: list[str]
+
+    @property
+    def num_questions(self) -> int:
+        return sum(len(v.questions) for v in self.videos)
+
+    def describe(self) -> str:
+        lines = [f"{self.data_dir}: {len(self.videos)} videos, {self.num_questions} questions"]
+        lines += [f"  missing clip (skipped): {v.name} ({len(v.questions)} questions)" for v in self.missing]
+        lines += [f"  problem: {p}" for p in self.problems]
+        return "\n".join(lines)
+
+
+def qa_file(data_dir: str | os.PathLike, datasource: str) -> Path:
+    return Path(data_dir) / datasource / f"{datasource}_benchmark_qa_pairs.json"
+
+
+def find_datasources(data_dir: str | os.PathLike) -> list[str]:
+    """The datasource folders of ``data_dir``; raises :class:`BenchmarkDataError` saying what to pass instead."""
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise BenchmarkDataError(
+            f"No benchmark folder at {data_dir}. Pass the folder that holds the datasource folders "
+            "(e.g. data/benchmark, with robovqa/robovqa_benchmark_qa_pairs.json inside); download a slice with "
+            "download_slice(), or build the course's small fixture with make_fixture()."
+        )
+    found = sorted(d.name for d in data_dir.iterdir() if d.is_dir() and qa_file(data_dir, d.name).is_file())
+    if found:
+        return found
+    hint = ""
+    if (data_dir / "benchmark").is_dir():
+        hint = (f" It holds a 'benchmark' folder: pass {data_dir / 'benchmark'} (the official script takes "
+                f"the parent and adds /benchmark itself; this one takes the benchmark folder).")
+    raise BenchmarkDataError(
+        f"{data_dir} holds no questions: no <datasource>/<datasource>_benchmark_qa_pairs.json in it.{hint}"
+    )
+
+
+def _clip_index(clips_dir: Path) -> dict[str, Path]:
+    """video_id -> clip, as evaluate.py lists them (the name without its last extension)."""
+    if not clips_dir.is_dir():
+        return {}
+    return {f.name.rsplit(".", 1)[0]: f for f in sorted(clips_dir.iterdir())
+            if f.is_file() and f.name.endswith(VIDEO_EXTENSIONS)}
+
+
+def _parse_pair(qa, where: str, problems: list[str]) -> tuple[str, dict, str] | None:
+    if not isinstance(qa, dict):
+        problems.append(f"{where}: a question must be an object, got {type(qa).__name__}; skipped.")
+        return None
+    question, options = qa.get("question"), qa.get("index2ans")
+    answer = qa.get("answer", qa.get("correct_answer"))  # input.py's order
+    if not isinstance(question, str) or not question.strip():
+        problems.append(f"{where}: no 'question' text; skipped.")
+    elif not isinstance(options, dict) or not options:
+        problems.append(f"{where}: no 'index2ans' options ({{'A': ..., 'B': ...}}); skipped.")
+    elif not isinstance(answer, str) or not answer.strip():
+        problems.append(f"{where}: no 'answer' (or 'correct_answer') letter; skipped.")
+    else:
+        return question, {str(k): str(v) for k, v in options.items()}, answer
+    return None
+
+
+def read_datasource(data_dir: Path, datasource: str, problems: list[str]) -> list[Video]:
+    """Every well-formed video entry of one datasource, in the order of its video ids (evaluate.py sorts clips)."""
+    path = qa_file(data_dir, datasource)
+    try:
+        entries = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        problems.append(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
+                        "datasource skipped.")
+        return []
+    if not isinstance(entries, list):
+        problems.append(f"{path}: the top level must be a list of entries, got {type(entries).__name__}; skipped.")
+        return []
+    clips = _clip_index(data_dir / datasource / "clips")
+    by_id: dict[str, Video] = {}
+    first_seen: dict[str, int] = {}
+    for pos, entry in enumerate(entries):
+        where = f"{path.name} entry {pos}"
+        video = entry.get("video") if isinstance(entry, dict) else None
+        if not isinstance(video, str) or not video.startswith("clips/") or "." not in video:
+            problems.append(f"{where}: 'video' must look like \"clips/<id>.mp4\", got {video!r}; skipped.")
+            continue
+        video_id = video.split("/")[-1].rsplit(".", 1)[0]
+        pairs = entry.get("qa_pairs")
+        pairs = [pairs] if isinstance(pairs, dict) else pairs
+        if not isinstance(pairs, list) or not pairs:
+            problems.append(f"{where} ({video}): 'qa_pairs' must be a list or one object; skipped.")
+            continue
+        questions = []
+        for idx, qa in enumerate(pairs):
+            parsed = _parse_pair(qa, f"{where} ({video}) question {idx}", problems)
+            if parsed:
+                questions.append(Question(datasource, video_id, len(questions), *parsed))
+        if not questions:
+            continue
+        if video_id in by_id:
+            problems.append(f"{where}: repeats {video} of entry {first_seen[video_id]}; the later one is used, "
+                            "as the official harness does.")
+        first_seen[video_id] = pos
+        clip = clips.get(video_id) or clips.get(video_id + AV_SUFFIX)
+        by_id[video_id] = Video(datasource, video_id, clip, questions)
+    return [by_id[k] for k in sorted(by_id)]
+
+
+def read_benchmark(data_dir: str | os.PathLike, datasources: Sequence[str] | None = None,
+                   limit: int | None = None) -> Benchmark:
+    """Read a benchmark folder (see the module docstring) without touching any model.
+
+    ``limit``: as the official code does it, per datasource: whole videos are taken in
+    order until at least ``limit`` questions are gathered. Missing clips do not count.
+    """
+    data_dir = Path(data_dir)
+    found = find_datasources(data_dir)
+    if datasources:
+        unknown = sorted(set(datasources) - set(found))
+        if unknown:
+            raise BenchmarkDataError(f"{data_dir} has no datasource {unknown}; it has {found}.")
+        found = [d for d in found if d in datasources]
+    videos, missing, problems = [], [], []
+    for datasource in found:
+        gathered = 0
+        for video in read_datasource(data_dir, datasource, problems):
+            if limit and limit > 0 and gathered >= limit:
+                break
+            if video.clip is None:
+                missing.append(video)
+                continue
+            videos.append(video)
+            gathered += len(video.questions)
+    return Benchmark(data_dir, videos, missing, problems)
+
+
+# ---------------------------------------------------------------- the result files
+
+
+def model_label(model_id: str | os.PathLike) -> str:
+    """The results folder name of a model, as evaluate.py makes it: the base name of its id or path."""
+    return os.path.basename(str(model_id).rstrip("/")) or str(model_id)
+
+
+def results_folder(results_dir: str | os.PathLike, model_name: str, answer_type: str) -> Path:
+    """``<results_dir>/<basename(model_name)>/<answer_type>``, the official layout."""
+    return Path(results_dir) / model_label(model_name) / answer_type
+
+
+def write_json_atomic(path: Path, data) -> None:
+    """Write ``data`` as JSON (indent 4, as output.py) to a temporary file in the same folder, then rename it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=4)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+# ---------------------------------------------------------------- a fixture from the course clips
+
+# Two datasources, questions about the course's own clips, plus what real folders contain:
+# a listed-but-missing clip, a malformed entry, both answer keys, qa_pairs as a list and as one object.
+_FIXTURE = {
+    "toy_driving": {
+        "clips": {"road_turn": "road_turn.mp4"},
+        "entries": [
+            {"video": "clips/road_turn.mp4", "qa_pairs": [
+                {"question": "What should the driver do next?",
+                 "index2ans": {"A": "Stop and wait at the crossing", "B": "Turn right without stopping",
+                               "C": "Speed up"}, "answer": "A"},
+                {"question": "Is someone on the crosswalk?", "index2ans": {"A": "Yes", "B": "No"},
+                 "correct_answer": "A"}]},
+            {"video": "clips/night_drive.mp4", "qa_pairs": {
+                "question": "Is the road wet?", "index2ans": {"A": "Yes", "B": "No"}, "answer": "B"}},
+            {"qa_pairs": {"question": "An entry without a video.", "index2ans": {"A": "x", "B": "y"},
+                          "answer": "A"}},
+        ],
+    },
+    "toy_robot": {
+        "clips": {"agent_pick": "agent_pick.mp4", "ball_bounce": "ball_bounce.mp4"},
+        "entries": [
+            {"video": "clips/agent_pick.mp4", "qa_pairs": {
+                "question": "What is the most plausible next immediate subtask?",
+                "index2ans": {"A": "Place the green package into the shopping cart",
+                              "B": "Put the package back on the shelf", "C": "Drop the package on the floor",
+                              "D": "Push the shopping cart away"}, "answer": "A"}},
+            {"video": "clips/ball_bounce.mp4", "qa_pairs": [
+                {"question": "Is the video playing forward or backward?",
+                 "index2ans": {"A": "forward", "B": "backward"}, "answer": "A"},
+                {"question": "Is each bounce higher or lower than the one before?",
+                 "index2ans": {"A": "higher", "B": "lower"}, "answer": "B"}]},
+        ],
+    },
+}
+
+
+def make_fixture(dest: str | os.PathLike, assets: str | os.PathLike | None = None, seconds: float = 3.0) -> Path:
+    """Write a tiny benchmark folder in the official layout into ``dest`` and return ``dest``.
+
+    Two datasources (``toy_driving``, ``toy_robot``) built from the course's own clips,
+    trimmed to ``seconds``; 5 answerable questions, one listed clip that is missing
+    (``toy_driving/night_drive``) and one malformed entry (no ``video``). The questions
+    are the course's; none comes from the real benchmark.
+    """
+    from .video import find_assets, trim_video
+
+    dest, assets = Path(dest), Path(assets) if assets else find_assets()
+    for datasource, spec in _FIXTURE.items():
+        clips = dest / datasource / "clips"
+        clips.mkdir(parents=True, exist_ok=True)
+        for video_id, source in spec["clips"].items():
+            target = clips / f"{video_id}.mp4"
+            if not target.exists():
+                trim_video(assets / source, target, 0, seconds)
+        write_json_atomic(qa_file(dest, datasource), spec["entries"])
+    return dest
+
+
+# ---------------------------------------------------------------- a real slice from the hub
+
+
+def slice_files(datasource: str, revision: str = BENCHMARK_REVISION, api=None) -> dict[str, int]:
+    """The files of one datasource at ``revision`` with their sizes in bytes (one metadata call, no download)."""
+    if api is None:
+        from huggingface_hub import HfApi
+
+        api = HfApi()
+    info = api.dataset_info(BENCHMARK_REPO, revision=revision, files_metadata=True)
+    files = {s.rfilename: int(s.size or 0) for s in info.siblings if s.rfilename.startswith(f"{datasource}/")}
+    if f"{datasource}/{datasource}_benchmark_qa_pairs.json" not in files:
+        raise BenchmarkDataError(
+            f"{BENCHMARK_REPO} at revision {revision[:12]} has no {datasource}/{datasource}_benchmark_qa_pairs.json. "
+            f"Its folders: {sorted({s.rfilename.split('/')[0] for s in info.siblings if '/' in s.rfilename})}."
+        )
+    return files
+
+
+def extract_clips(archive: str | os.PathLike, names: Sequence[str], dest: str | os.PathLike) -> list[Path]:
+    """Unpack only the clips called ``names`` (file names) from a .tar.gz into ``dest``; returns what was written.
+
+    Each clip is written under its own file name, so no path in the archive can escape ``dest``.
+    """
+    dest, wanted, written = Path(dest), set(names), []
+    dest.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(archive) as tar:
+        for member in tar:
+            base = os.path.basename(member.name)
+            if member.isfile() and base in wanted:
+                with tar.extractfile(member) as src, open(dest / base, "wb") as out:
+                    shutil.copyfileobj(src, out)
+                written.append(dest / base)
+                wanted.discard(base)
+                if not wanted:
+                    break
+    return written
+
+
+def choose_entries(entries: list, n_videos: int) -> list[dict]:
+    """The first ``n_videos`` well-formed entries in video order (deterministic, so the slice is repeatable)."""
+    good = [e for e in entries if isinstance(e, dict) and isinstance(e.get("video"), str)
+            and e["video"].startswith("clips/")]
+    return sorted(good, key=lambda e: e["video"])[:n_videos]
+
+
+def download_slice(dest: str | os.PathLike, datasource: str = "robovqa", n_videos: int = 10, *,
+                   revision: str = BENCHMARK_REVISION, confirm: bool = True, api=None) -> Path:
+    """Download a small slice of the official benchmark into ``dest`` (official layout); return ``dest``.
+
+    Lists the files and their sizes first (and asks before downloading when ``confirm``),
+    downloads the datasource's question file, keeps its first ``n_videos`` videos, then
+    fetches only their clips (``allow_patterns``) or, where the clips come as one archive,
+    that archive, unpacking only the chosen clips. Needs internet access (and, for some
+    datasources, accepted terms on the hub).
+    """
+    from huggingface_hub import snapshot_download
+
+    files = slice_files(datasource, revision, api)
+    qa_name = f"{datasource}/{datasource}_benchmark_qa_pairs.json"
+    loose = {f: s for f, s in files.items() if f.startswith(f"{datasource}/clips/")}
+    archives = {f: s for f, s in files.items() if f.startswith(f"{datasource}/clips") and f.endswith(".tar.gz")}
+    print(f"{BENCHMARK_REPO} @ {revision[:12]}, {datasource}: question file {files[qa_name] / 1e6:.2f} MB; "
+          f"clips: {len(loose)} loose files ({sum(loose.values()) / 1e6:.0f} MB), "
+          f"{len(archives)} archive(s) ({sum(archives.values()) / 1e6:.0f} MB)")
+    common = {"repo_id": BENCHMARK_REPO, "repo_type": "dataset", "revision": revision}
+    local = Path(snapshot_download(allow_patterns=[qa_name], **common))
+    chosen = choose_entries(json.loads((local / qa_name).read_text(encoding="utf-8")), n_videos)
+    wanted = [f"{datasource}/{e['video']}" for e in chosen]
+    if loose:
+        patterns = [w for w in wanted if w in loose]
+        size = sum(loose[w] for w in patterns)
+    else:
+        patterns = sorted(archives)
+        size = sum(archives.values())
+    print(f"{len(chosen)} videos chosen; about to download {size / 1e6:.1f} MB ({len(patterns)} file(s)).")
+    if confirm and input("Download? [y/N] ").strip().lower() not in ("y", "yes"):
+        raise SystemExit("Nothing downloaded.")
+    local = Path(snapshot_download(allow_patterns=[qa_name, *patterns], **common))
+    clips = Path(dest) / datasource / "clips"
+    clips.mkdir(parents=True, exist_ok=True)
+    names = [os.path.basename(e["video"]) for e in chosen]
+    if loose:
+        for name in names:
+            src = local / datasource / "clips" / name
+            if src.exists():
+                shutil.copy2(src, clips / name)
+    else:
+        for archive in patterns:
+            extract_clips(local / archive, names, clips)
+    write_json_atomic(qa_file(dest, datasource), chosen)
+    return Path(dest)
+
+
