@@ -142,3 +142,16 @@ def test_eps_must_be_a_real_finite_number(eps):
 def test_advantages_are_always_finite_floats(groups, std, scale, eps):
     adv = group_advantages(groups, std=std, scale=scale, eps=eps)
     assert adv.dtype == np.float64 and np.all(np.isfinite(adv))
+
+
+def test_advantage_explorer_starts_on_cosmos_rl_and_switches_to_trl_with_its_eps():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from cosmos_nb_utils.display import advantage_explorer
+
+    box = advantage_explorer([1, 0, 0, 0])
+    assert np.allclose(box.advantages, group_advantages([1, 0, 0, 0]))  # population std, eps 1e-6
+    std_buttons = box.children[0].children[1].children[0]
+    std_buttons.value = "sample"
+    assert np.allclose(box.advantages, [1.5 / 1.0002, -0.5 / 1.0002, -0.5 / 1.0002, -0.5 / 1.0002], rtol=1e-6)
