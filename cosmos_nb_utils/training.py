@@ -117,6 +117,9 @@ def add_lora(model, rank: int = 16, alpha: float = 32.0, dropout: float = 0.05, 
 
     if not isinstance(rank, int) or isinstance(rank, bool) or rank < 1:
         raise ValueError(f"rank must be a whole number >= 1, got {rank!r}.")
+    if any("lora_A" in name for name, _ in model.named_parameters()):
+        raise ValueError("This model already holds LoRA adapters (it was trained, or loaded with an adapter): load "
+                         "a fresh one with load_model() to train again; the same out_dir resumes its checkpoint.")
     for param in model.parameters():
         param.requires_grad_(False)
     if gradient_checkpointing:

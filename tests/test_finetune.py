@@ -305,3 +305,10 @@ def test_an_interrupted_save_leaves_a_complete_checkpoint(tmp_path):
     training.save_checkpoint(tmp_path, peft_model, opt, sched, 4)
     assert training.checkpoint_dir(tmp_path) == tmp_path / "adapter" and not (tmp_path / ".adapter.old").exists()
     assert training.load_checkpoint(tmp_path, peft_model, opt, sched)["step"] == 4
+
+
+def test_a_model_that_holds_an_adapter_is_not_wrapped_twice():
+    model, _ = fresh_tiny()
+    add_lora(model, rank=2, alpha=4)
+    with pytest.raises(ValueError, match="already holds LoRA adapters"):
+        add_lora(model, rank=2, alpha=4)
