@@ -282,7 +282,8 @@ def test_no_prediction_for_a_compute_dtype_not_measured():
 
 def test_config_refuses_bad_settings_by_name():
     for bad, name in (({"steps": 0}, "steps"), ({"lr": 0}, "lr"), ({"rank": 1.5}, "rank"), ({"dropout": 1}, "dropout"),
-                      ({"grad_accum": -1}, "grad_accum"), ({"warmup_steps": 99, "steps": 5}, "warmup_steps")):
+                      ({"grad_accum": -1}, "grad_accum"), ({"warmup_steps": 99, "steps": 5}, "warmup_steps"),
+                      ({"seed": -1}, "seed")):
         with pytest.raises(ValueError, match=name):
             TrainConfig(**bad)
 
