@@ -192,10 +192,12 @@ def data_order(seed: int, step: int, grad_accum: int, n: int) -> list[int]:
 
 
 class TrainLog:
-    """``train_log.jsonl``: one JSON object per optimizer step, appended and flushed as each step ends."""
+    """``train_log.jsonl``: one JSON object per optimizer step, appended and flushed as each step ends.
 
-    def __init__(self, out_dir: str | os.PathLike):
-        self.path = Path(out_dir) / LOG_FILE
+    ``name``: another file name in ``out_dir`` (GRPO writes ``grpo_log.jsonl``)."""
+
+    def __init__(self, out_dir: str | os.PathLike, name: str = LOG_FILE):
+        self.path = Path(out_dir) / name
 
     def read(self) -> list[dict]:
         if not self.path.exists():

@@ -214,6 +214,11 @@ def test_command_trains_saves_and_resumes_then_the_adapter_loads(arrow, tmp_path
     assert any("lora_" in n for n, _ in model.named_parameters()) and not model.training
     with pytest.raises(ModelLoadError, match="No LoRA adapter"):
         load_model("tiny", device="cpu", adapter=tmp_path / "nowhere")
+    from cosmos_nb_utils import evaluation
+
+    assert evaluation.main(["--data-dir", str(arrow), "--results-dir", str(tmp_path / "r"), "--model", "tiny",
+                            "--adapter", str(out), "--answer-type", "letter", "--max-retries", "0"]) == 0
+    assert len(list((tmp_path / "r" / "tiny+A" / "letter" / "arrow_of_time").glob("*.json"))) == 6
 
 
 def test_evaluation_command_refuses_a_bad_adapter_path(arrow, tmp_path, capsys):
