@@ -144,11 +144,15 @@ def plot_token_budget(video: str | os.PathLike, fps_values: Sequence[float] = (0
 
 
 def show_table(rows: list[dict], caption: str | None = None) -> None:
-    """A small HTML table from a list of dicts (same keys); ``None`` shows as "n/a" (e.g. GPU memory on a CPU)."""
+    """A small HTML table from a list of dicts; ``None`` shows as "n/a" (e.g. GPU memory on a CPU).
+
+    The columns are every key of any row, in the order first seen (a key only later rows have, such as the
+    attention of a vision block, is not dropped); a row without a key leaves its cell empty.
+    """
     if not rows:
         display(Markdown("*(empty)*"))
         return
-    keys = list(rows[0])
+    keys = list(dict.fromkeys(k for r in rows for k in r))
     head = "".join(f"<th>{html.escape(str(k))}</th>" for k in keys)
 
     def cell(v):
