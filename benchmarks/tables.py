@@ -60,6 +60,19 @@ DECODER_CHECK = {
     "first token differing from generate": "first_token_differing_from_generate",
 }
 
+SFT_MEMORY = {
+    "compute path": "path", "pass": "pass", "visual tokens": "visual_tokens", "prompt tokens": "prompt_tokens",
+    "result": "result", "s per step": "seconds_per_step", "peak allocated GiB": "peak_allocated_gib",
+    "peak reserved GiB": "peak_reserved_gib", "above weights GiB": "above_weights_gib",
+    "NVML process peak GiB": "nvml_process_peak_gib",
+}
+
+
+def sft_rows(name: str) -> list[dict]:
+    """The measured points of a fine-tuning memory run (warm-ups left out), with "-" where a step did not run."""
+    keep = [r for r in rows(name) if not r["pass"].startswith("warm-up")]
+    return [{k: r.get(k, "-") for k in SFT_MEMORY.values()} for r in keep]
+
 
 def tables() -> dict[str, str]:
     """Each table of RESULTS.md by its name there."""
@@ -77,6 +90,8 @@ def tables() -> dict[str, str]:
         "int8": table(MEMORY_SPEED, rows("h100-runC.json")),
         "long answer": table(MEMORY_SPEED, rows("h100-runE-long4096.json")),
         "decoder check": table(DECODER_CHECK, checks),
+        "fine-tuning memory": table(SFT_MEMORY, sft_rows("sft-memory.json")),
+        "fine-tuning memory, run 1": table(SFT_MEMORY, sft_rows("sft-memory-run1.json")),
     }
 
 

@@ -56,6 +56,7 @@ class Question:
     question: str
     index2ans: dict[str, str]
     correct_answer: str
+    reasoning: str = ""  # the optional "reasoning" field (the course's extension: trained as the <think> block)
 
 
 @dataclass
@@ -123,7 +124,7 @@ def _clip_index(clips_dir: Path) -> dict[str, Path]:
             if f.is_file() and f.name.endswith(VIDEO_EXTENSIONS)}
 
 
-def _parse_pair(qa, where: str, problems: list[str]) -> tuple[str, dict, str] | None:
+def _parse_pair(qa, where: str, problems: list[str]) -> tuple[str, dict, str, str] | None:
     if not isinstance(qa, dict):
         problems.append(f"{where}: a question must be an object, got {type(qa).__name__}; skipped.")
         return None
@@ -136,7 +137,9 @@ def _parse_pair(qa, where: str, problems: list[str]) -> tuple[str, dict, str] | 
     elif not isinstance(answer, str) or not answer.strip():
         problems.append(f"{where}: no 'answer' (or 'correct_answer') letter; skipped.")
     else:
-        return question, {str(k): str(v) for k, v in options.items()}, answer
+        reasoning = qa.get("reasoning")
+        return question, {str(k): str(v) for k, v in options.items()}, answer, \
+            reasoning.strip() if isinstance(reasoning, str) else ""
     return None
 
 
@@ -217,6 +220,14 @@ def read_benchmark(data_dir: str | os.PathLike, datasources: Sequence[str] | Non
 def model_label(model_id: str | os.PathLike) -> str:
     """The results folder name of a model, as evaluate.py makes it: the base name of its id or path."""
     return os.path.basename(str(model_id).rstrip("/")) or str(model_id)
+
+
+def adapter_label(adapter: str | os.PathLike) -> str:
+    """A results-folder name for an adapter: its fine-tuning --out-dir's name (not the inner ``adapter``)."""
+    from .loading import find_adapter
+
+    folder = find_adapter(adapter).resolve()
+    return folder.parent.name if folder.name == "adapter" else folder.name
 
 
 def results_folder(results_dir: str | os.PathLike, model_name: str, answer_type: str) -> Path:

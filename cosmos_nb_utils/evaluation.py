@@ -41,6 +41,7 @@ from .benchmark_data import (
     BenchmarkDataError,
     Question,
     Video,
+    adapter_label,
     choose_entries,
     download_slice,
     extract_clips,
@@ -324,6 +325,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-retries", type=int, default=BENCHMARK_MAX_RETRIES,
                         help="retries of an empty answer (official: 10)")
     parser.add_argument("--quantization", default="auto", help="auto (nf4 on a GPU), nf4, int8, bf16, ...")
+    parser.add_argument("--adapter", default=None, help="a LoRA adapter saved by `python -m "
+                        "cosmos_nb_utils.finetune` (its --out-dir), applied over the model")
     args = parser.parse_args(argv)
 
     try:
@@ -336,15 +339,24 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {args.data_dir} holds no question with a clip to answer.", file=sys.stderr)
         return 2
 
-    from .loading import ALIASES, default_model, load_model
+    from .loading import ALIASES, ModelLoadError, default_model, find_adapter, load_model
 
+    if args.adapter is not None:
+        try:
+            find_adapter(args.adapter)
+        except ModelLoadError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     model_id = args.model or default_model()
     model_id = ALIASES.get(model_id.lower(), model_id)
     start = time.perf_counter()
-    model, processor = load_model(model_id, args.quantization)
-    print(f"loaded {model_id} in {time.perf_counter() - start:.0f} s"
+    model, processor = load_model(model_id, args.quantization, adapter=args.adapter)
+    adapter_note = f" with adapter {args.adapter}" if args.adapter else ""
+    print(f"loaded {model_id}{adapter_note} in {time.perf_counter() - start:.0f} s"
           + (" (the tiny random model: its accuracy is chance)" if model_facts(model).tiny else ""))
-    report = run_benchmark(model, processor, args.data_dir, args.results_dir, model_name=model_id,
+    # a fine-tuned model's results go to their own folder: <model>+<adapter's out-dir>
+    name = model_id if args.adapter is None else f"{model_label(model_id)}+{adapter_label(args.adapter)}"
+    report = run_benchmark(model, processor, args.data_dir, args.results_dir, model_name=name,
                            answer_type=args.answer_type, limit=args.limit, datasources=args.datasources,
                            seed=args.seed, max_retries=args.max_retries)
     print(report.summary())
