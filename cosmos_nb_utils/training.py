@@ -73,8 +73,8 @@ class TrainConfig:
                 raise ValueError(f"{name} must be a positive number, got {value!r}.")
         if not isinstance(self.dropout, int | float) or not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}.")
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool):
-            raise ValueError(f"seed must be a whole number, got {self.seed!r}.")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
+            raise ValueError(f"seed must be a whole number >= 0, got {self.seed!r}.")
         if self.warmup_steps is None:
             self.warmup_steps = max(1, self.steps // 10)
         if not isinstance(self.warmup_steps, int) or not 0 <= self.warmup_steps <= self.steps:
@@ -117,6 +117,9 @@ def add_lora(model, rank: int = 16, alpha: float = 32.0, dropout: float = 0.05, 
 
     if not isinstance(rank, int) or isinstance(rank, bool) or rank < 1:
         raise ValueError(f"rank must be a whole number >= 1, got {rank!r}.")
+    if any("lora_A" in name for name, _ in model.named_parameters()):
+        raise ValueError("This model already holds LoRA adapters (it was trained, or loaded with an adapter): load "
+                         "a fresh one with load_model() to train again; the same out_dir resumes its checkpoint.")
     for param in model.parameters():
         param.requires_grad_(False)
     if gradient_checkpointing:

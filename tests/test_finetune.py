@@ -214,6 +214,11 @@ def test_command_trains_saves_and_resumes_then_the_adapter_loads(arrow, tmp_path
     assert any("lora_" in n for n, _ in model.named_parameters()) and not model.training
     with pytest.raises(ModelLoadError, match="No LoRA adapter"):
         load_model("tiny", device="cpu", adapter=tmp_path / "nowhere")
+    from cosmos_nb_utils import evaluation
+
+    assert evaluation.main(["--data-dir", str(arrow), "--results-dir", str(tmp_path / "r"), "--model", "tiny",
+                            "--adapter", str(out), "--answer-type", "letter", "--max-retries", "0"]) == 0
+    assert len(list((tmp_path / "r" / "tiny+A" / "letter" / "arrow_of_time").glob("*.json"))) == 6
 
 
 def test_evaluation_command_refuses_a_bad_adapter_path(arrow, tmp_path, capsys):
@@ -282,7 +287,8 @@ def test_no_prediction_for_a_compute_dtype_not_measured():
 
 def test_config_refuses_bad_settings_by_name():
     for bad, name in (({"steps": 0}, "steps"), ({"lr": 0}, "lr"), ({"rank": 1.5}, "rank"), ({"dropout": 1}, "dropout"),
-                      ({"grad_accum": -1}, "grad_accum"), ({"warmup_steps": 99, "steps": 5}, "warmup_steps")):
+                      ({"grad_accum": -1}, "grad_accum"), ({"warmup_steps": 99, "steps": 5}, "warmup_steps"),
+                      ({"seed": -1}, "seed")):
         with pytest.raises(ValueError, match=name):
             TrainConfig(**bad)
 
@@ -305,3 +311,10 @@ def test_an_interrupted_save_leaves_a_complete_checkpoint(tmp_path):
     training.save_checkpoint(tmp_path, peft_model, opt, sched, 4)
     assert training.checkpoint_dir(tmp_path) == tmp_path / "adapter" and not (tmp_path / ".adapter.old").exists()
     assert training.load_checkpoint(tmp_path, peft_model, opt, sched)["step"] == 4
+
+
+def test_a_model_that_holds_an_adapter_is_not_wrapped_twice():
+    model, _ = fresh_tiny()
+    add_lora(model, rank=2, alpha=4)
+    with pytest.raises(ValueError, match="already holds LoRA adapters"):
+        add_lora(model, rank=2, alpha=4)
