@@ -405,3 +405,25 @@ def plot_comparison(rows: list[dict], model_a: str, model_b: str, answer_type: s
     return fig
 
 
+
+
+class GRPOPlot(LossPlot):
+    """A live plot of ``grpo_log.jsonl``: rewards and rates (left), KL to the base model (right)."""
+
+    RATES = ("reward_mean", "format_rate", "accuracy_rate", "zero_signal_groups", "truncated")
+
+    def _draw(self):
+        steps = [r["step"] for r in self.rows]
+        fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3))
+        for key in self.RATES:
+            left.plot(steps, [r[key] for r in self.rows], marker=".", label=key)
+        left.set(xlabel="GRPO step", ylabel="reward (0-2) or fraction (0-1)", title=self.title)
+        left.legend(fontsize=7)
+        right.plot(steps, [r["kl_to_reference"] or 0.0 for r in self.rows], marker=".", color="k")
+        right.set(xlabel="GRPO step", ylabel="KL to the base (nats per token)", title="k3 estimate, beta = 0")
+        fig.tight_layout()
+        if self.handle is None:
+            self.handle = display(fig, display_id=True)
+        else:
+            self.handle.update(fig)
+        plt.close(fig)

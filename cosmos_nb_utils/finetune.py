@@ -2,7 +2,8 @@
 
     python -m cosmos_nb_utils.finetune --data-dir D --out-dir A [--model tiny|cosmos|qwen|PATH]
         [--steps N] [--seed S] [--lr LR] [--rank R] [--alpha ALPHA] [--grad-accum K] [--save-every M]
-        [--fps F] [--total-pixels P] [--adapter INIT] [--method sft]
+        [--fps F] [--total-pixels P] [--adapter INIT] [--method sft|grpo]
+        [--group-size G] [--max-new-tokens M] [--updates U]      (GRPO: cosmos_nb_utils.grpo_train)
 
 ``D`` holds ``<datasource>/<datasource>_benchmark_qa_pairs.json`` and ``<datasource>/clips/``
 (:mod:`cosmos_nb_utils.training_data`). Every row is checked before the model loads; a bad row, or a
@@ -33,9 +34,23 @@ def _train_sft(model, processor, examples, config, out_dir, args):
                      adapter=args.adapter)
 
 
+def grpo_settings(args):
+    """The GRPO settings of the command line (checked here, before the data or the model load)."""
+    from .grpo_train import GRPOSettings
+
+    return GRPOSettings(group_size=args.group_size, max_new_tokens=args.max_new_tokens, updates=args.updates,
+                        fps=args.fps, total_pixels=args.total_pixels)
+
+
+def _train_grpo(model, processor, examples, config, out_dir, args):
+    from .grpo_train import train_grpo
+
+    return train_grpo(model, processor, examples, config, out_dir, grpo_settings(args), adapter=args.adapter)
+
+
 # method name -> train(model, processor, examples, config, out_dir, args) -> (peft model, TrainResult).
 # The dispatch point: GRPO adds its entry here.
-METHODS: dict[str, Callable] = {"sft": _train_sft}
+METHODS: dict[str, Callable] = {"sft": _train_sft, "grpo": _train_grpo}
 
 
 def _positive(kind):
@@ -74,6 +89,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"vision budget per clip in pixels (default {DEFAULT_TOTAL_PIXELS // FACTOR**2} * 28 * 28)")
     p.add_argument("--adapter", default=None, help="start from this saved adapter instead of a fresh one")
     p.add_argument("--quantization", default="auto", help="auto (nf4 on a GPU), nf4, bf16, ...")
+    from .grpo_train import GRPOSettings
+
+    grpo = GRPOSettings()
+    p.add_argument("--group-size", type=_positive(int), default=grpo.group_size,
+                   help=f"GRPO: answers sampled per question (default {grpo.group_size}, the recipe's; at least 2)")
+    p.add_argument("--max-new-tokens", type=_positive(int), default=grpo.max_new_tokens,
+                   help=f"GRPO: the cap on each answer (default {grpo.max_new_tokens}; grpo_log.jsonl reports "
+                   "how many answers it cut)")
+    p.add_argument("--updates", type=_positive(int), default=grpo.updates,
+                   help="GRPO: optimizer steps on each sampled batch (default 1: on-policy)")
     return p
 
 
@@ -86,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = TrainConfig(steps=args.steps, lr=args.lr, rank=args.rank, alpha=args.alpha, dropout=args.dropout,
                              grad_accum=args.grad_accum, save_every=args.save_every, seed=args.seed)
+        if args.method == "grpo":
+            grpo_settings(args)
         if args.adapter is not None:
             find_adapter(args.adapter)
         examples = load_examples(args.data_dir)
@@ -114,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     last = result.rows[-1] if result.rows else None
     print(f"{result.steps_done} steps done now, {result.resumed_from + result.steps_done} of {config.steps} in all"
           + (f"; last loss {last['loss']:.4f}" if last else "") + f". Adapter: {args.out_dir / 'adapter'}; "
-          f"log: {args.out_dir / 'train_log.jsonl'}")
+          f"log: {args.out_dir / ('grpo_log.jsonl' if args.method == 'grpo' else 'train_log.jsonl')}")
     return 0
 
 
