@@ -159,7 +159,6 @@ def embodied_ontology() -> list[dict]:
 
 
 # --- The course, mapped to the ontology rows it exercises ------------------------------------------------
-PLANNED_NOTEBOOKS = ("08_inside_the_model", "09_finetune_sft", "10_grpo_video")
 _COURSE = [
     ("02_decision_making", "Is it safe to turn right? (road_turn.mp4)", "embodied reasoning",
      "task: action affordance; agent: autonomous vehicles", "the car must respect the light and the pedestrian"),
@@ -193,7 +192,7 @@ def course_map() -> list[dict]:
     """Each notebook and scenario of the course, with the ontology row it exercises and why.
 
     ``source`` names the table that defines the row. Notebooks 00, 01 and 08 exercise no ontology row
-    (setup, loading, the model's inside); 09 and 10 are planned (``PLANNED_NOTEBOOKS``).
+    (setup, loading, the model's inside), nor does the appendix 11.
     """
     table = {"physical common sense": "Table 1", "embodied reasoning": "Table 2"}
     return [{"notebook": nb, "scenario": sc, "ontology": on, "row": row, "why": why,
