@@ -14,7 +14,7 @@ from pathlib import Path
 # The official Cosmos-Reason1 defaults: 4 frames per second, ~8k visual tokens.
 DEFAULT_FPS = 4.0
 DEFAULT_TOTAL_PIXELS = 8192 * 28 * 28
-# fps="auto": the highest rate up to DEFAULT_FPS whose plan fits the limits.
+# fps="auto": DEFAULT_FPS with smaller frames, then a lower rate, until the plan fits the limits (video.plan).
 AUTO = "auto"
 # Refuse inputs above this many visual tokens (1.5x the official budget). For scale: a clip
 # that fills the official budget is already above 8 GiB in all with the default 4-bit loading
