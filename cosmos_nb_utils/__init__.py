@@ -2,7 +2,7 @@
 
 The names a learner needs first are here: ``from cosmos_nb_utils import load_model, ask, find_assets``.
 Everything else lives in one module per concern, imported by name (the README's "Layout" maps them):
-rules and figures (``official``, ``architecture``, ``stats``, ``results``); the ``video`` package
+rules and figures (``official``, ``paper``, ``architecture``, ``stats``, ``results``); the ``video`` package
 (``checks``, ``sources``, ``codec``, ``probe``, ``plan``, ``frames``, ``edits``; its face re-exports them)
 and ``overlay``; models (``facts``, ``memory``, ``loading``, ``tiny_model``); asking (``prompts``,
 ``decoding``, ``generation``, ``parsing``); training (``rewards``, ``grpo``); the benchmark

@@ -66,7 +66,8 @@ def clipped_surrogate_loss(
     ``logp_new``/``logp_old`` are (answers, tokens); ``ratio = exp(logp_new - logp_old)``;
     every token of answer ``i`` gets advantage ``A_i`` (``advantages`` has one value per
     answer). The KL term (k3 estimator against ``logp_ref``) is weighted by ``kl_coef``;
-    Cosmos-Reason1's recipe sets it to 0. ``mask`` marks real tokens (1) and padding (0).
+    NVIDIA's RL example (rl.toml) sets it to 0; the paper's own run used 0.005.
+    ``mask`` marks real tokens (1) and padding (0).
     ``aggregation`` is one of :data:`LOSS_AGGREGATIONS`; ``"dr-grpo"`` needs ``max_tokens``.
     """
     if not (isinstance(logp_new, torch.Tensor) and isinstance(logp_old, torch.Tensor)):

@@ -63,8 +63,12 @@ SAMPLING_SOURCES = {
 # What ``ask`` uses unless told otherwise: the recipe the release documented for chat.
 DEFAULT_SAMPLING = "release example"
 
-# --- The RL recipe (GRPO) ------------------------------------------------------------------------
-# REASON1 examples/post_training/configs/rl.toml and tools/dataset/cosmos_grpo.py (FPS, MAX_PIXELS).
+# --- NVIDIA's RL example (GRPO) -----------------------------------------------------------------
+# REASON1 examples/post_training/configs/rl.toml and tools/dataset/cosmos_grpo.py (FPS, MAX_PIXELS). That config
+# fine-tunes the *released* nvidia/Cosmos-Reason1-7B further, on the robovqa subset of
+# nvidia/Cosmos-Reason1-RL-Dataset: NVIDIA's example of more RL on the finished model, not the run that produced
+# it. The paper's settings for that run differ (9 answers a question, KL penalty 0.005): paper.PAPER_RL_SETTINGS.
+# (The name RL_RECIPE stays: other modules import it.)
 RL_RECIPE = {
     "group size (n_generation)": 8,
     "temperature": 0.9,
