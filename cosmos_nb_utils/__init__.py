@@ -5,9 +5,9 @@ Everything else lives in one module per concern, imported by name (the README's 
 rules and figures (``official``, ``paper``, ``architecture``, ``stats``, ``results``); the ``video`` package
 (``checks``, ``sources``, ``codec``, ``probe``, ``plan``, ``frames``, ``edits``; its face re-exports them)
 and ``overlay``; models (``facts``, ``memory``, ``loading``, ``tiny_model``); asking (``prompts``,
-``decoding``, ``generation``, ``parsing``); training (``rewards``, ``grpo``); the benchmark
-(``benchmark_data``, ``scoring``, and ``evaluation``, which runs it and re-exports the other two);
-what the notebooks show (``display``, ``system``).
+``decoding``, ``generation``, ``parsing``); one clip traced through the model (``inside``); training
+(``rewards``, ``grpo``); the benchmark (``benchmark_data``, ``scoring``, and ``evaluation``, which runs it and
+re-exports the other two); what the notebooks show (``display``, ``system``).
 """
 
 import importlib.metadata

@@ -3,16 +3,22 @@
 Data and tiny accessors only. Every accessor returns a list of dict rows with a ``source`` field (the paper's
 table or section, or another named source), ready for ``display.show_table``.
 
-**How the paper was read** (``provenance()`` has one row per source, to show a learner): the tools of this
-project could not open arXiv v3's full text, only its abstract. Each number below was read from one of:
+**How the paper was read** (``provenance()`` has one row per source label, with its status, to show a learner).
+The text of arXiv v3 could not be read from here: the project's search tools hold only its opening (abstract and
+introduction). So each number below comes from one of these, and its row in ``provenance()`` says which:
 
-- NVIDIA's project page (``PROJECT_PAGE``), which shows the physical-common-sense results table;
-- the arXiv HTML of v1, copied verbatim in the public repository ``deep-diver/ai-paper-reviewer``
-  (``content/2025-03-21/2503.15558/index.md``): the wording of Tables 1 and 2 (the ontologies) and the
-  benchmark sizes of Table 6. v1's models are the 8B/56B of that version, so no v1 *result* is used;
-- public notes on GitHub that transcribe v3's tables (one quotes them as extracted from the PDF), found through
-  the project's source index, which does not name their repositories. Where two agree the number is kept; a
-  number found in one note only is marked so in ``provenance()``.
+- **primary**: NVIDIA's project page (``PROJECT_PAGE``: its physical-common-sense table, all seven rows), NVIDIA's
+  repository at the commit ``official.py`` cites, and the Hugging Face pages of the benchmark dataset and the model;
+- **a verbatim copy of arXiv v1**: its HTML (LaTeXML), copied in ``V1_HTML_COPY``. It gives the wording of Tables 1
+  and 2 and the counts of Table 6. v1's models were the 8B and 56B, and some v1 counts differ from v3's (named in
+  ``provenance()``), so no v1 result and no v1 count that v3 changed is used;
+- **secondary notes on v3**, public Markdown files on GitHub found through the project's source index, which does
+  not name their repositories: ``NOTE_A`` transcribes v3's HTML (its figures link arxiv.org/html/2503.15558v3);
+  ``NOTE_B`` is built from a PDF extraction of v3 and quotes the extracted tables verbatim in hidden anchors. They
+  read different renderings of v3 (HTML, PDF: only B's Table 10 came out with merged cells). A number in both is
+  marked "two v3 notes agree"; a number in one only is marked so. ``NOTE_C``, a generated model dossier, says
+  which rows it read on the project page. None of them is the paper: treat their numbers as cross-checked
+  transcriptions, not as citations.
 
 A number that none of these gave is left out. The ontologies' wording is paraphrased, not copied.
 
@@ -31,40 +37,70 @@ CITATION = ("NVIDIA et al., \"Cosmos-Reason1: From Physical Common Sense To Embo
 PAPER_URL = f"https://arxiv.org/abs/{ARXIV_ID}{ARXIV_VERSION}"
 PROJECT_PAGE = "https://research.nvidia.com/labs/cosmos-lab/cosmos-reason1"
 V1_HTML_COPY = "github.com/deep-diver/ai-paper-reviewer content/2025-03-21/2503.15558/index.md (arXiv v1 HTML)"
-# Two places whose section number could not be read: named by their heading.
+NOTE_A = ("note A: a Markdown reading note titled 'Cosmos-Reason1: From Physical Common Sense To Embodied Reasoning' "
+          "(front matter 'rating: 2', 'date_added: 2026-04-16'), transcribing v3's HTML tables and settings")
+NOTE_B = ("note B: a Chinese 'deep reading' of the paper with its knowledge package "
+          "ai_package/2026-06-08_CosmosReason1_2503.15558/ara/ (an experiments file E1-E4), built from a PDF "
+          "extraction of v3 whose tables it quotes verbatim in URL-encoded anchors")
+NOTE_C = ("note C: a generated model dossier on Cosmos-Reason1-7B (with an 'Independent audit' section) listing "
+          "the intuitive-physics rows it read on the project page")
+HUB_DATASET = "huggingface.co/datasets/nvidia/Cosmos-Reason1-Benchmark"
+# Places whose section number could not be read: named by their heading.
 RL_EXPERIMENTS = "Experiments, 'Physical AI RL'"
 INTUITIVE_BENCH = "Experiments, intuitive physics benchmark"
+EMBODIED_SECTION = "Sec. 2, embodied reasoning"
 _REPO, _COMMIT = REASON1.split("@")
 REASON1_SHORT = f"{_REPO.split('/')[1]}@{_COMMIT[:7]}"  # cosmos-reason1@3e7f1cb: the commit official.py cites
 RL_TOML = f"{REASON1_SHORT} examples/post_training/configs/rl.toml"
 
-# --- Where each source label was read ----------------------------------------------------------------------
+# --- Where each source label was read, and how sure that is --------------------------------------------------
+PRIMARY = "primary"
+V1_COPY = "verbatim copy of arXiv v1"
+TWO_NOTES = "secondary: two v3 notes agree"
+ONE_NOTE = "secondary: one v3 note"
+STATUSES = (PRIMARY, V1_COPY, TWO_NOTES, ONE_NOTE)
 _V1 = f"v1 HTML ({V1_HTML_COPY})"
-_READ = {
-    "Table 1": f"{_V1}; v3 notes list the same 3 categories and 16 subcategories (Fig. 2)",
-    "Table 2": f"{_V1}; v3 notes give the same 4 capabilities x 5 agent types",
-    "Sec. 2.2": "v3 notes (one): the paper studies the first three capabilities, through three tasks",
-    "Table 4": "v3 table as extracted from the PDF, quoted in one public note; totals 1.81M / 1.93M in two notes",
-    "Sec. 5.1.3": "v3 notes (two agree): spatial puzzles, arrow of time, object permanence",
-    "Table 5": "v3 notes (two agree; the sum checks: 30,304)",
-    "Sec. 5.2": "v3 note quoting the paper: 5,133 human-annotated questions from 1,989 videos",
-    "Eq. 1": "v3 note (one) and the seed article: A_i = (R(o_i) - mean(G)) / std(G); which std and eps is not said",
-    "Table 6": f"{_V1}; v3 notes give the same counts (604 + 610 = 1,214)",
-    RL_EXPERIMENTS: "v3 notes (two agree) on the RL settings; the section's number could not be read",
-    INTUITIVE_BENCH: "v3 notes (two agree): 100 questions per task, decontaminated from the training data",
-    "Table 7": f"NVIDIA's project page ({PROJECT_PAGE}); the same numbers in two v3 notes",
-    "Table 8": "v3 table as extracted from the PDF (one note) and one transcription (agree)",
-    "Table 9": "v3 table as extracted from the PDF (one note) and one transcription (agree)",
-    "Table 10": "two v3 transcriptions agree; an audit note reports the same 7B rows on the project page",
-    "hub": "Hugging Face file listing of nvidia/Cosmos-Reason1-Benchmark, and the dataset README's configs",
-    REASON1_SHORT: f"{REASON1}: README, examples/benchmark/README.md",
-    RL_TOML: f"the file at {REASON1}: it starts from nvidia/Cosmos-Reason1-7B, RoboVQA subset",
-}
+_PROVENANCE = [
+    ("Table 1", V1_COPY, f"{_V1}, Table 1; notes A and B give the same 3 categories and 16 subcategories"),
+    ("Table 2", V1_COPY, f"{_V1}, Table 2; notes A and B give the same 4 capabilities and 5 agent types"),
+    (EMBODIED_SECTION, TWO_NOTES, "notes A and B: the paper studies the first three capabilities (learning from "
+     "interactions is left for future work) through three tasks; v1's HTML puts Tables 1-2 in its Section 2"),
+    ("Table 4", ONE_NOTE, "note B's verbatim quote of the extracted v3 table (every cell); note A gives the same "
+     "understanding column, the physical-common-sense reasoning cells and the intuitive sets' 11K / 30K / 10K. "
+     "v1's table differs (embodied rows, e.g. RoboVQA 221.9K / 930K, totals 1.82M / 1.94M): not used"),
+    ("Sec. 5.1.3", TWO_NOTES, "notes A and B: spatial puzzles, arrow of time, object permanence, how each is made; "
+     "the section number from note B"),
+    ("Table 5", ONE_NOTE, "note B (every count); note A gives the total 30,304; v1's table has the same counts "
+     "except RoboVQA 250 (total 30,302)"),
+    ("Sec. 5.2", ONE_NOTE, "note B's verbatim quote: 5133 human-annotated binary and multiple-choice questions from "
+     "1989 videos"),
+    ("Eq. 1", TWO_NOTES, "notes A and B: A_i = (R(o_i) - mean(G)) / std(G); neither says which std or any eps"),
+    ("Table 6", V1_COPY, f"{_V1}, Table 6; note B gives the same seven counts, note A the same totals (604 + 610 "
+     "= 1,214)"),
+    (RL_EXPERIMENTS, TWO_NOTES, "notes A and B agree on batch 128, 9 answers a question, 6144 tokens, lr 4e-6, "
+     "KL 0.005, 500 iterations, GRPO with accuracy and format rewards; the on-the-fly option shuffle and the "
+     "start from the SFT checkpoint are said in note B (note A only orders the stages); the section's number "
+     "could not be read"),
+    (INTUITIVE_BENCH, ONE_NOTE, "note B: 100 questions per task, decontaminated from the training data"),
+    ("Table 7", PRIMARY, f"NVIDIA's project page ({PROJECT_PAGE}), all seven rows; the same in notes A and B, and "
+     "v1's copy has the same five rows that are not Cosmos-Reason1"),
+    ("Table 8", TWO_NOTES, "note B's verbatim quote of the extracted table and note A's transcription agree on every "
+     "cell (the project page has an embodied-reasoning table too, cut off in the stored copy). v1's Qwen2.5-VL-7B "
+     "row differs (34.0 85.5 44.0 43.0 39.0 63.0 51.4): not used"),
+    ("Table 9", TWO_NOTES, "note B's verbatim quote (one header cell merged, the values whole) and note A agree"),
+    ("Table 10", TWO_NOTES, "note A's transcription; note B's extraction merged some cells and the note rebuilt the "
+     "rows from their averages, to the same values; note C reads both 7B rows on the project page; v1's copy has "
+     "the same four rows above Qwen2.5-VL-7B"),
+    ("hub", PRIMARY, f"{HUB_DATASET}: its file listing (folders agibot, bridgev2, holoassist, robofail, robovqa) and "
+     "its README's configs at commit 299f918 (the same five and av)"),
+    (REASON1_SHORT, PRIMARY, f"{REASON1}: README, examples/benchmark/README.md and configs/evaluate.yaml"),
+    (RL_TOML, PRIMARY, f"the file at {REASON1}: it starts from nvidia/Cosmos-Reason1-7B, RoboVQA subset"),
+]
 
 
 def provenance() -> list[dict]:
-    """One row per source label used in this module: how it was read."""
-    return [{"source": k, "read from": v} for k, v in _READ.items()]
+    """One row per source label used in this module: its status (``STATUSES``) and what it was read from."""
+    return [{"source": k, "status": st, "read from": v} for k, st, v in _PROVENANCE]
 
 
 # --- Physical common sense: 3 categories, 16 subcategories (Table 1, Fig. 2) ------------------------------
@@ -103,7 +139,7 @@ _CAPABILITIES = [
     ("Respect Physical Constraints", "act within physical limits (a gripper limits its force)", True),
     ("Learn from Interactions", "improve from feedback (a car refines its braking distances)", False),
 ]
-# The paper's three embodied-reasoning tasks (Sec. 2.2; the benchmark and the SFT data are built on them).
+# The paper's three embodied-reasoning tasks (EMBODIED_SECTION; the benchmark and the SFT data are built on them).
 _TASKS = [
     ("task-completion verification", "did the agent complete the task?"),
     ("action affordance", "can the agent do this action here and now?"),
@@ -116,8 +152,9 @@ def embodied_ontology() -> list[dict]:
     rows = [{"dimension": "agent type", "name": a, "detail": g, "tested": True, "source": "Table 2"}
             for a, g in _AGENTS]
     rows += [{"dimension": "capability", "name": c, "detail": d, "tested": t,
-              "source": "Table 2" if t else "Table 2; Sec. 2.2 (left for future work)"} for c, d, t in _CAPABILITIES]
-    rows += [{"dimension": "task", "name": n, "detail": d, "tested": True, "source": "Sec. 2.2"} for n, d in _TASKS]
+              "source": "Table 2" if t else f"Table 2; {EMBODIED_SECTION}"} for c, d, t in _CAPABILITIES]
+    rows += [{"dimension": "task", "name": n, "detail": d, "tested": True, "source": EMBODIED_SECTION}
+             for n, d in _TASKS]
     return rows
 
 
@@ -212,6 +249,7 @@ def training_data() -> list[dict]:
 
 
 # --- The RL settings that trained Cosmos-Reason1-7B (RL_EXPERIMENTS), and the public example ---------------------
+# Read from two v3 notes that agree, not from the paper's text (provenance()); rl.toml was read itself.
 PAPER_RL_SETTINGS = {
     "algorithm": "GRPO, rule-based accuracy and format rewards",
     "advantage": "(R - mean) / std over the answers to one question (Eq. 1)",
@@ -251,8 +289,9 @@ def rl_settings() -> list[dict]:
 
 
 # --- Checkpoints that are public ------------------------------------------------------------------------
-# The repository's README (REASON1) lists one model, nvidia/Cosmos-Reason1-7B, post-trained with SFT and RL,
-# and the SFT, RL and benchmark datasets. No SFT-only checkpoint was found there or on the model card. The
+# The repository's README (REASON1) lists one model, nvidia/Cosmos-Reason1-7B (its older READMEs: "post-trained
+# with Physical AI SFT, and Physical AI reinforcement learning"), and the project page says it releases that one
+# model. No SFT-only checkpoint was found there or on the model card (Model Versions: this one model). The
 # README's news also says the checkpoint was updated after the paper (2025-06-11 physical plausibility,
 # 2025-08-01 spatial-temporal reasoning): today's hub weights need not score the paper's numbers.
 SFT_ONLY_CHECKPOINT_PUBLIC = False
@@ -306,6 +345,7 @@ _RESULTS = {
 # Benchmark sizes (Table 6); the intuitive physics benchmark has 100 questions per task (INTUITIVE_BENCH).
 BENCHMARK_QUESTIONS = {"physical common sense": 604, "BridgeData V2": 100, "RoboVQA": 110, "RoboFail": 100,
                        "AgiBot": 100, "HoloAssist": 100, "AV": 100}
+INTUITIVE_QUESTIONS_PER_TASK = 100
 
 
 def benchmark_results() -> list[dict]:
@@ -369,19 +409,24 @@ def seven_b_vs_base() -> list[dict]:
 
 # --- What the hub's benchmark holds, and what the course's slice covers ------------------------------------
 def hub_benchmark() -> list[dict]:
-    """Which of the paper's benchmarks nvidia/Cosmos-Reason1-Benchmark holds (by folder), and its questions."""
+    """Which of the paper's benchmarks nvidia/Cosmos-Reason1-Benchmark holds (by folder), and its questions.
+
+    ``clips`` says where the videos come from, as the official benchmark README (``REASON1_SHORT``) tells it.
+    """
     folders = [("bridgev2", "BridgeData V2", "separate download (process_raw_data.py)"),
-               ("robovqa", "RoboVQA", "in the dataset (clips.tar.gz)"),
+               ("robovqa", "RoboVQA", "in the download (the official README: clips for RoboVQA and AV)"),
                ("agibot", "AgiBot", "separate download (AgiBotWorld-Beta, gated)"),
                ("holoassist", "HoloAssist", "separate download (process_raw_data.py)"),
-               ("robofail", "RoboFail", "not named in the official README"),
-               ("av", "AV", "named in the dataset README's configs and the official README; not in the hub's file "
-                "listing when last seen")]
+               ("robofail", "RoboFail", "not said: the official README does not name RoboFail"),
+               ("av (not in the listing)", "AV",
+                "the official README says its clips ship, but the hub's file listing has no av folder (its "
+                "README's configs still name one)")]
     rows = [{"hub folder": f, "paper's part": p, "paper's questions": BENCHMARK_QUESTIONS[p], "clips": c,
              "source": f"hub; Table 6; {REASON1_SHORT} examples/benchmark/README.md"} for f, p, c in folders]
     rows.append({"hub folder": "(none)", "paper's part": "physical common sense (Table 7)",
                  "paper's questions": BENCHMARK_QUESTIONS["physical common sense"], "clips": "not on the hub",
                  "source": "hub; Table 6"})
-    rows.append({"hub folder": "(none)", "paper's part": "intuitive physics (Table 10)", "paper's questions": 300,
-                 "clips": "not on the hub", "source": f"hub; {INTUITIVE_BENCH}"})
+    rows.append({"hub folder": "(none)", "paper's part": "intuitive physics (Table 10)",
+                 "paper's questions": INTUITIVE_QUESTIONS_PER_TASK * 3, "clips": "not on the hub",
+                 "source": f"hub; {INTUITIVE_BENCH}"})
     return rows

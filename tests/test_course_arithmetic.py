@@ -1,4 +1,4 @@
-"""The arithmetic notebooks 01 and 08 teach, checked here rather than in their teaching cells."""
+"""The arithmetic notebooks 01 and 11 teach, checked here rather than in their teaching cells."""
 
 import pytest
 
@@ -27,7 +27,7 @@ def test_quantizing_lm_head_would_save_under_a_gib(groups):
 
 
 def test_static_cache_of_the_long_answer():
-    """08, exercise 1: 28 layers x K and V x 4 heads x 128 x 2 bytes = 56 KiB a position; 7,669 positions."""
+    """11, exercise 1: 28 layers x K and V x 4 heads x 128 x 2 bytes = 56 KiB a position; 7,669 positions."""
     text = reason1_7b_config().text_config
     head_dim = text.hidden_size // text.num_attention_heads
     per_position = text.num_hidden_layers * 2 * text.num_key_value_heads * head_dim * 2

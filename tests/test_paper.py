@@ -116,6 +116,30 @@ def test_results_table_refuses_an_unknown_table_or_model():
         paper.results_table("Table 8", ("Qwen2.5-VL-72B",))
 
 
+def _count(text):
+    """'129.2K' -> 129200, '1.81M' -> 1810000 (Table 4's notation)."""
+    scale = {"K": 1e3, "M": 1e6}[text[-1].upper()]
+    return float(text[:-1]) * scale
+
+
+def test_table_4_cells_add_up_to_its_printed_totals():
+    rows = [r for r in paper.SFT_TABLE if r[0] != "total"]
+    total = next(r for r in paper.SFT_TABLE if r[0] == "total")
+    for column in (2, 3):  # understanding, reasoning
+        cells = sum(_count(r[column]) for r in rows if r[column] is not None)
+        assert abs(cells - _count(total[column])) <= 5e3, (column, cells)  # totals are printed to 0.01M
+
+
+def test_provenance_says_how_sure_each_source_is():
+    status = {r["source"]: r["status"] for r in paper.provenance()}
+    assert set(status.values()) <= set(paper.STATUSES)
+    for label in ("Table 7", "hub", paper.RL_TOML):
+        assert status[label] == paper.PRIMARY
+    # v3's text was not read: nothing from its tables or settings may be called primary except Table 7
+    for label in ("Table 4", "Table 5", "Table 8", "Table 9", "Table 10", paper.RL_EXPERIMENTS, "Eq. 1"):
+        assert status[label].startswith("secondary"), label
+
+
 def test_data_counts_add_up():
     assert sum(paper.RL_TABLE.values()) == paper.RL_TOTAL == 30304
     q = paper.BENCHMARK_QUESTIONS
