@@ -151,6 +151,16 @@ def evaluate_mcq(model, processor, items: list[MCQItem], *, reasoning: bool = Tr
 
     from .generation import ask
 
+    if not isinstance(reasoning, bool):
+        raise ValueError(f"reasoning must be True or False, got {reasoning!r}.")
+    whole_number(seed, "seed", minimum=0, allow_none=True)
+    if isinstance(items, str | MCQItem) or not all(isinstance(i, MCQItem) for i in items):
+        raise ValueError("items must be a list of MCQItem(video, question, options, key).")
+    for item in items:  # every item checked before the model runs: a key no reply can match is refused
+        letters = sorted(item.index2ans)
+        if not isinstance(item.key, str) or item.key.strip().upper() not in letters:
+            raise ValueError(f"{item.name or item.video}: key={item.key!r} is not one of its option letters "
+                             f"{letters}, so no reply could ever score. Give the right option's letter.")
     answer_type = "reasoning" if reasoning else "letter"
     rows = []
     for item in tqdm(items, desc="questions"):

@@ -139,6 +139,19 @@ def test_answer_question_checks_its_options_too(fixture_dir, never_asked):
         ev.answer_question(STAND_IN, None, video.questions[0], video.clip, "letter", max_retries=-1)
 
 
+@pytest.mark.parametrize("key", ["A.", "(A)", "yes", "C", 1])
+def test_own_items_with_a_key_that_can_never_score_are_refused(key, never_asked):
+    item = ev.MCQItem("assets/road_turn.mp4", "Safe to turn?", ["yes", "no"], key, name="turn")
+    with pytest.raises(ValueError, match=r"turn: key=.* is not one of its option letters \['A', 'B'\]"):
+        ev.evaluate_mcq(STAND_IN, None, [item])
+
+
+@pytest.mark.parametrize("items, reasoning", [("clip.mp4", True), ([object()], True), ([], "yes")])
+def test_evaluate_mcq_checks_its_arguments(items, reasoning, never_asked):
+    with pytest.raises(ValueError, match="items must be|reasoning must be"):
+        ev.evaluate_mcq(STAND_IN, None, items, reasoning=reasoning)
+
+
 # ---------------------------------------------------------------- item 10: resume checks what it finds
 
 
