@@ -144,11 +144,15 @@ def plot_token_budget(video: str | os.PathLike, fps_values: Sequence[float] = (0
 
 
 def show_table(rows: list[dict], caption: str | None = None) -> None:
-    """A small HTML table from a list of dicts (same keys); ``None`` shows as "n/a" (e.g. GPU memory on a CPU)."""
+    """A small HTML table from a list of dicts; ``None`` shows as "n/a" (e.g. GPU memory on a CPU).
+
+    The columns are every key of any row, in the order first seen (a key only later rows have, such as the
+    attention of a vision block, is not dropped); a row without a key leaves its cell empty.
+    """
     if not rows:
         display(Markdown("*(empty)*"))
         return
-    keys = list(rows[0])
+    keys = list(dict.fromkeys(k for r in rows for k in r))
     head = "".join(f"<th>{html.escape(str(k))}</th>" for k in keys)
 
     def cell(v):
@@ -223,25 +227,34 @@ def question_widget(model, processor, video, question: str, *, fps: float = DEFA
     return box
 
 
-def advantage_explorer(rewards: Sequence[float] = (2, 2, 1, 0, 0, 1), eps: float = 1e-4):
-    """Sliders for one group's rewards; the advantages (3 conventions) and the bar plot follow them."""
+def advantage_explorer(rewards: Sequence[float] = (2, 2, 1, 0, 0, 1), eps: float | None = None):
+    """Sliders for one group's rewards; the advantages and the bar plot follow them.
+
+    ``std`` toggles cosmos-rl's population std (the default) and TRL's sample std; ``eps`` is
+    each convention's own (:data:`~cosmos_nb_utils.official.COSMOS_RL_ADVANTAGE`,
+    ``TRL_ADVANTAGE``) unless given. ``scale="none"`` centres only (Dr. GRPO).
+    """
     import ipywidgets as w
 
+    from .official import COSMOS_RL_ADVANTAGE, TRL_ADVANTAGE
     from .rewards import group_advantages
 
+    eps_of = {c["std"]: (c["eps"] if eps is None else eps) for c in (COSMOS_RL_ADVANTAGE, TRL_ADVANTAGE)}
     sliders = [w.FloatSlider(value=float(r), min=0, max=2, step=0.5, description=f"answer {i}",
                              continuous_update=False) for i, r in enumerate(rewards)]
-    std_choice = w.ToggleButtons(options=["sample", "population"], description="std")
+    std_choice = w.ToggleButtons(options=[("population (cosmos-rl)", "population"), ("sample (TRL)", "sample")],
+                                 value="population", description="std")
     scale_choice = w.ToggleButtons(options=["group", "none"], description="scale")
     out = w.Output()
 
     def redraw(*_):
         r = [s.value for s in sliders]
-        adv = group_advantages(r, std=std_choice.value, scale=scale_choice.value, eps=eps)
+        adv = group_advantages(r, std=std_choice.value, scale=scale_choice.value, eps=eps_of[std_choice.value])
         out.clear_output(wait=True)
         with out:
             note = " (all equal: zero advantage, no learning signal)" if max(r) == min(r) else ""
-            plot_advantages(r, adv, title=f"std={std_choice.value}, scale={scale_choice.value}{note}")
+            plot_advantages(r, adv, title=f"std={std_choice.value}, eps={eps_of[std_choice.value]:g}, "
+                                               f"scale={scale_choice.value}{note}")
             print("advantages:", np.round(adv, 3).tolist(), " sum:", round(float(adv.sum()), 6))
         box.advantages = adv
 

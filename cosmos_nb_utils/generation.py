@@ -77,9 +77,10 @@ def prepare_inputs(processor, messages: list[dict], *, timestamps: bool = False)
     """Processor inputs for ``messages``, with each video's sampled frame rate passed on.
 
     ``qwen_vl_utils`` samples the frames; the sampling metadata (source fps and the
-    indices kept) must reach the processor, otherwise transformers 5 assumes the
-    source frame rate and squeezes the video's temporal positions (0.083 s instead
-    of 0.5 s per grid step at fps 4). ``timestamps=True`` stamps each sampled frame's
+    indices kept) must reach the processor, otherwise transformers 5 assumes 24 fps
+    (``video_utils.VideoMetadata.sampled_fps`` falls back to 24 when no fps is known,
+    transformers 5.24) and squeezes the video's temporal positions (2 / 24 = 0.083 s
+    instead of 0.5 s per grid step at fps 4; notebook 03 shows both). ``timestamps=True`` stamps each sampled frame's
     time below it, as the official ``--timestamp`` option does (:mod:`cosmos_nb_utils.overlay`).
     """
     from qwen_vl_utils import process_vision_info
@@ -316,7 +317,7 @@ def ask(
                                 timestamps=timestamps,
                                 fits=fits_predicate(model, max_new_tokens=settings["max_new_tokens"]))
     check_gpu_memory(model, plan, int(inputs["input_ids"].shape[1]), settings["max_new_tokens"], plan.total_pixels)
-    with track_gpu_peak() as peak:
+    with track_gpu_peak(model.device) as peak:  # the model's device: a CPU model on a GPU machine has no GPU peak
         text, new_tokens, ttft, total = generate(model, processor, inputs, stream=stream, seed=seed,
                                                  decoder=decoder, **settings)
     think, answer = parse_reasoning(text)

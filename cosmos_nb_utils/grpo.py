@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .official import RL_RECIPE
+from .official import COSMOS_RL_ADVANTAGE, RL_RECIPE
 from .rewards import accuracy_reward, format_reward, group_advantages
 from .video import DEFAULT_FPS, DEFAULT_TOTAL_PIXELS, MAX_VISUAL_TOKENS
 
@@ -49,6 +49,86 @@ def completion_logprobs(model, sequences: torch.Tensor, prompt_len: int, *, temp
     return torch.cat(rows)
 
 
+def _as_numpy(value) -> np.ndarray | None:
+    """``value`` (a tensor without gradient, an array, a list) as a NumPy array, or ``None`` if it is none of them."""
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu()
+        value = value.double() if value.is_floating_point() else value  # bf16 has no NumPy type
+    if isinstance(value, (str, bytes)):
+        return None
+    try:
+        return np.asarray(value)
+    except (TypeError, ValueError, RuntimeError):
+        return None
+
+
+def _has_values(t: torch.Tensor) -> bool:
+    return t.device.type != "meta"  # a meta tensor (a stand-in in tests) has shapes only
+
+
+def _loss_inputs(logp_new, logp_old, advantages, mask, kl_coef, logp_ref):
+    """The loss's tensor inputs checked where they enter (clear errors naming each), on ``logp_new``'s device."""
+    if not (isinstance(logp_new, torch.Tensor) and isinstance(logp_old, torch.Tensor)):
+        raise ValueError("logp_new and logp_old must be torch tensors of shape (answers, tokens).")
+    if logp_new.ndim != 2 or logp_new.shape != logp_old.shape:
+        raise ValueError(f"logp_new {tuple(logp_new.shape)} and logp_old {tuple(logp_old.shape)} must both be "
+                         "(answers, tokens).")
+    if 0 in logp_new.shape:
+        raise ValueError(f"logp_new has shape {tuple(logp_new.shape)}: the loss needs at least one answer "
+                         "with at least one token.")
+    if isinstance(kl_coef, bool) or not isinstance(kl_coef, (int, float)) or not 0 <= kl_coef < float("inf"):
+        raise ValueError(f"kl_coef must be a finite number >= 0, got {kl_coef!r}.")
+    if kl_coef and logp_ref is None:
+        raise ValueError(f"kl_coef is {kl_coef} but logp_ref is None: pass the reference model's log-probabilities "
+                         "(answers, tokens), or kl_coef=0 (Cosmos-Reason1's recipe) for no KL term.")
+    named = {"logp_new": logp_new, "logp_old": logp_old}
+    if logp_ref is not None:
+        if not isinstance(logp_ref, torch.Tensor) or tuple(logp_ref.shape) != tuple(logp_new.shape):
+            shape = tuple(logp_ref.shape) if isinstance(logp_ref, torch.Tensor) else type(logp_ref).__name__
+            raise ValueError(f"logp_ref {shape} must be a tensor of the shape of logp_new {tuple(logp_new.shape)}: "
+                             "one reference log-probability per token.")
+        named["logp_ref"] = logp_ref
+    for name, t in named.items():
+        if not t.dtype.is_floating_point:
+            raise ValueError(f"{name} holds {t.dtype} values: log-probabilities are floating-point numbers "
+                             "(completion_logprobs gives them).")
+        if name != "logp_new" and t.requires_grad:
+            raise ValueError(f"{name} requires grad: it is a constant of the loss (the policy that sampled, or the "
+                             f"reference); pass {name}.detach(), or compute it under torch.no_grad().")
+        if _has_values(t) and torch.isnan(t).any():
+            raise ValueError(f"{name} holds NaN: check the model's logits for the answer it comes from.")
+    logp_old = logp_old.to(logp_new.device)
+    logp_ref = logp_ref.to(logp_new.device) if logp_ref is not None else None
+    if isinstance(advantages, torch.Tensor) and advantages.requires_grad:
+        raise ValueError("advantages requires grad: advantages are constants computed from the rewards; "
+                         "pass advantages.detach().")
+    raw_adv = _as_numpy(advantages)
+    if raw_adv is None or raw_adv.dtype.kind not in "biuf":
+        raise ValueError(f"advantages must be real numbers, one per answer (group_advantages gives them), "
+                         f"got {advantages!r}.")
+    raw_adv = raw_adv.astype(np.float64).reshape(-1)
+    if raw_adv.size != logp_new.shape[0]:
+        raise ValueError(f"advantages has {raw_adv.size} values for {logp_new.shape[0]} answers: give one per answer.")
+    if not np.isfinite(raw_adv).all():
+        raise ValueError(f"advantages must be finite numbers, got {raw_adv.tolist()}.")
+    adv = torch.as_tensor(raw_adv).to(device=logp_new.device, dtype=logp_new.dtype)
+    if mask is not None:
+        if isinstance(mask, torch.Tensor) and mask.requires_grad:
+            raise ValueError("mask requires grad: it only marks real tokens (1) and padding (0); pass mask.detach().")
+        tensor = isinstance(mask, torch.Tensor)
+        raw = mask if tensor else _as_numpy(mask)
+        kind_ok = (not raw.is_complex()) if tensor else (raw is not None and raw.dtype.kind in "biuf")
+        if not kind_ok or tuple(raw.shape) != tuple(logp_new.shape):
+            got = f"{raw.dtype} {tuple(raw.shape)}" if raw is not None else type(mask).__name__
+            raise ValueError(f"mask ({got}) must have the shape of logp_new {tuple(logp_new.shape)}, with 1 for real "
+                             "tokens and 0 for padding.")
+        raw = raw.detach() if tensor else torch.as_tensor(raw.astype(np.float32))
+        if _has_values(raw) and not ((raw == 0) | (raw == 1)).all():
+            raise ValueError("mask must hold only 1 (real token) and 0 (padding), got other values.")
+        mask = raw.to(device=logp_new.device, dtype=logp_new.dtype)
+    return logp_new, logp_old, logp_ref, adv, mask
+
+
 def clipped_surrogate_loss(
     logp_new: torch.Tensor,
     logp_old: torch.Tensor,
@@ -66,34 +146,28 @@ def clipped_surrogate_loss(
     ``logp_new``/``logp_old`` are (answers, tokens); ``ratio = exp(logp_new - logp_old)``;
     every token of answer ``i`` gets advantage ``A_i`` (``advantages`` has one value per
     answer). The KL term (k3 estimator against ``logp_ref``) is weighted by ``kl_coef``;
-    NVIDIA's RL example (rl.toml) sets it to 0; the paper's own run used 0.005.
-    ``mask`` marks real tokens (1) and padding (0).
+    NVIDIA's RL example (rl.toml) sets it to 0; the paper's own run used 0.005. ``kl_coef > 0`` needs
+    ``logp_ref``. ``mask`` marks real tokens (1) and padding (0): a tensor, an array or a list.
+    ``logp_old``, ``logp_ref``, ``advantages`` and ``mask`` are constants (no gradient); log-probabilities
+    are floating point.
     ``aggregation`` is one of :data:`LOSS_AGGREGATIONS`; ``"dr-grpo"`` needs ``max_tokens``.
     """
-    if not (isinstance(logp_new, torch.Tensor) and isinstance(logp_old, torch.Tensor)):
-        raise ValueError("logp_new and logp_old must be torch tensors of shape (answers, tokens).")
-    if logp_new.ndim != 2 or logp_new.shape != logp_old.shape:
-        raise ValueError(f"logp_new {tuple(logp_new.shape)} and logp_old {tuple(logp_old.shape)} must both be "
-                         "(answers, tokens).")
-    adv = torch.as_tensor(advantages, dtype=logp_new.dtype, device=logp_new.device).reshape(-1)
-    if adv.numel() != logp_new.shape[0]:
-        raise ValueError(f"advantages has {adv.numel()} values for {logp_new.shape[0]} answers: give one per answer.")
-    if mask is not None and tuple(mask.shape) != tuple(logp_new.shape):
-        raise ValueError(f"mask {tuple(mask.shape)} must have the shape of logp_new {tuple(logp_new.shape)}.")
-    if not isinstance(clip_eps, (int, float)) or not clip_eps >= 0:
-        raise ValueError(f"clip_eps must be a number >= 0, got {clip_eps!r}.")
+    logp_new, logp_old, logp_ref, adv, mask = _loss_inputs(logp_new, logp_old, advantages, mask, kl_coef, logp_ref)
+    if isinstance(clip_eps, bool) or not isinstance(clip_eps, (int, float)) or not 0 <= clip_eps < float("inf"):
+        raise ValueError(f"clip_eps must be a finite number >= 0, got {clip_eps!r}.")
     if aggregation not in LOSS_AGGREGATIONS:
         raise ValueError(f"aggregation must be one of {LOSS_AGGREGATIONS}, got {aggregation!r}.")
-    if aggregation == "dr-grpo" and not (isinstance(max_tokens, int) and max_tokens >= logp_new.shape[1]):
+    if aggregation == "dr-grpo" and not (isinstance(max_tokens, int) and not isinstance(max_tokens, bool)
+                                         and max_tokens >= logp_new.shape[1]):
         raise ValueError("aggregation='dr-grpo' divides by a constant: pass max_tokens, the generation limit "
                          f"(at least the {logp_new.shape[1]} tokens given).")
     adv = adv[:, None]
     ratio = torch.exp(logp_new - logp_old)
     per_token = -torch.minimum(ratio * adv, torch.clamp(ratio, 1 - clip_eps, 1 + clip_eps) * adv)
-    if kl_coef and logp_ref is not None:
+    if kl_coef:
         diff = logp_ref - logp_new
         per_token = per_token + kl_coef * (torch.exp(diff) - diff - 1)
-    mask = torch.ones_like(per_token) if mask is None else mask.to(per_token.dtype)
+    mask = torch.ones_like(per_token) if mask is None else mask
     summed = (per_token * mask).sum(dim=1)
     if aggregation == "token-mean":
         return summed.sum() / mask.sum().clamp(min=1)
@@ -133,14 +207,14 @@ def toy_rewards(answers: list[str] = TOY_ANSWERS, key: str = TOY_KEY) -> np.ndar
 
 
 def train_toy_policy(steps: int = 30, group_size: int = 8, lr: float = 0.5, seed: int = 0,
-                     clip_eps: float = 0.2, inner_epochs: int = 2, std: str = "sample",
-                     scale: str = "group", eps: float = 1e-4) -> list[ToyStep]:
+                     clip_eps: float = 0.2, inner_epochs: int = 2, std: str = COSMOS_RL_ADVANTAGE["std"],
+                     scale: str = "group", eps: float = COSMOS_RL_ADVANTAGE["eps"]) -> list[ToyStep]:
     """Run real GRPO on a softmax policy over :data:`TOY_ANSWERS` and return its history.
 
     Each step samples a group, scores it with both rewards, turns the rewards into
-    advantages with :func:`~cosmos_nb_utils.rewards.group_advantages` (``std``, ``scale``
-    and ``eps`` as there: ``scale="none"`` is Dr. GRPO) and takes ``inner_epochs`` Adam
-    steps on the clipped surrogate. Each answer is one action here, so how the loss is
+    advantages with :func:`~cosmos_nb_utils.rewards.group_advantages` (``std``, ``scale`` and
+    ``eps`` as there: cosmos-rl's convention by default, ``scale="none"`` is Dr. GRPO) and takes
+    ``inner_epochs`` Adam steps on the clipped surrogate. Each answer is one action here, so how the loss is
     averaged over tokens does not matter (it does for real answers: see notebook 06).
     """
     if not isinstance(group_size, int) or group_size < 1:

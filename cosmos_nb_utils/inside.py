@@ -72,7 +72,7 @@ def trace(model: nn.Module, inputs) -> Trace:
     was split (the ``cu_seqlens`` transformers passed it: one group per window, or one per temporal step for the
     full-attention blocks). Only the first call of each stage is recorded (one forward pass, no generation).
     ``lm_head`` scores the last position only, as generation does (the whole prompt's scores of the 7B would take
-    more memory than an 8 GB card has to spare).
+    more memory than an 8 GB card has to spare), and no KV cache is kept (nothing is generated).
     """
     rows: dict[str, dict] = {}
     captured: dict[str, torch.Tensor] = {}
@@ -103,7 +103,8 @@ def trace(model: nn.Module, inputs) -> Trace:
     try:
         with torch.no_grad():
             on_device = {k: v.to(model.device) for k, v in inputs.items()}  # the caller's inputs stay put
-            model(**on_device, logits_to_keep=1)  # next-token scores of the last position only
+            # next-token scores of the last position only, and no KV cache: one pass, nothing is generated
+            model(**on_device, logits_to_keep=1, use_cache=False)
     finally:
         for handle in handles:
             handle.remove()
@@ -146,7 +147,7 @@ def plot_windows(frame: np.ndarray, grid_thw: tuple[int, int, int], vision_confi
         ax.add_patch(plt.Rectangle((x0, y0), box_w, box_h, fill=False, ec="yellow", lw=2.5))
         ax.text(x0 + 4, y0 + 14, str(window), color="yellow", fontsize=9, weight="bold")
     ax.set(xlabel="x (pixels)", ylabel="y (pixels)",
-           title=f"{height}x{width} frame: {patch}-px patches, {size}-px merged tokens, "
+           title=f"{width}x{height} frame: {patch}-px patches, {size}-px merged tokens, "
                  f"{vision_config.window_size}-px attention windows (step {step})")
     return ax
 

@@ -64,26 +64,38 @@ def weight_footprints(model: nn.Module | None = None, *, keep_vision: bool = Tru
 
 @dataclass
 class GPUPeak:
-    """Peak GPU memory during a block, in GiB (``None`` on CPU)."""
+    """Peak GPU memory during a block, in GiB (``None`` when the work ran on no GPU)."""
 
     allocated: float | None = None
     reserved: float | None = None
 
 
 @contextlib.contextmanager
-def track_gpu_peak():
-    """``with track_gpu_peak() as peak: ...`` fills ``peak`` with the block's peak GPU memory."""
+def track_gpu_peak(device: torch.device | str | None = None):
+    """``with track_gpu_peak(model.device) as peak: ...`` fills ``peak`` with the block's peak GPU memory.
+
+    ``device`` is where the measured work runs: a CUDA device is measured (its own counters);
+    any other device (a model on the CPU, even with a GPU present) leaves ``peak`` at ``None``.
+    ``None`` measures the current CUDA device if there is one.
+    """
     peak = GPUPeak()
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
+    if device is not None and not isinstance(device, (torch.device, str, int)):
+        raise ValueError(f"device must be a torch.device, a device name like 'cuda:0', or None; got {device!r}.")
+    if device is None:
+        cuda = torch.device("cuda") if torch.cuda.is_available() else None
+    else:
+        target = torch.device(device)
+        cuda = target if target.type == "cuda" and torch.cuda.is_available() else None
+    if cuda is not None:
+        torch.cuda.synchronize(cuda)
+        torch.cuda.reset_peak_memory_stats(cuda)
     try:
         yield peak
     finally:
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-            peak.allocated = torch.cuda.max_memory_allocated() / GIB
-            peak.reserved = torch.cuda.max_memory_reserved() / GIB
+        if cuda is not None:
+            torch.cuda.synchronize(cuda)
+            peak.allocated = torch.cuda.max_memory_allocated(cuda) / GIB
+            peak.reserved = torch.cuda.max_memory_reserved(cuda) / GIB
 
 
 # ---------------------------------------------------------------------------------------------

@@ -10,6 +10,16 @@ def test_show_table_formats_numbers_and_missing_values(monkeypatch):
     assert "<caption>a &lt;b&gt;</caption>" in html  # escaped
 
 
+def test_show_table_keeps_a_column_only_later_rows_have(monkeypatch):
+    """inside.trace's rows: the attention split is a key of the vision blocks only, not of the first row."""
+    shown = []
+    monkeypatch.setattr(display_module, "display", shown.append)
+    display_module.show_table([{"stage": "patch_embed"}, {"stage": "blocks.0", "attention": "12 groups"}])
+    html = shown[0].data
+    assert "<th>stage</th><th>attention</th>" in html
+    assert "<tr><td>patch_embed</td><td></td></tr>" in html and "<td>12 groups</td>" in html
+
+
 def test_token_budget_plot_hides_no_series(make_clip, monkeypatch):
     """Budgets that do not bind give equal lines: each keeps its own marker and dashes, and says which it equals."""
     monkeypatch.setattr(display_module.plt, "show", lambda: None)

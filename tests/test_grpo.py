@@ -124,3 +124,83 @@ def test_sample_group_is_repeatable_and_scores(tiny):
         cold = completion_logprobs(model, a.sequences, a.prompt_len, temperature=0.5, **a.prompt_inputs)
     assert lp.shape == a.mask.shape and torch.isfinite(lp[a.mask > 0]).all()
     assert not torch.allclose(lp, cold)  # the temperature reaches the scores
+
+
+def _loss_args(**kwargs):
+    args = {"logp_new": torch.zeros(2, 3), "logp_old": torch.zeros(2, 3), "advantages": [1.0, -1.0]}
+    args.update(kwargs)
+    return args
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    # no answers (or no tokens): the means would be 0 / 0
+    ({"logp_new": torch.zeros(0, 3), "logp_old": torch.zeros(0, 3), "advantages": []}, "at least one answer"),
+    ({"logp_new": torch.zeros(2, 0), "logp_old": torch.zeros(2, 0)}, "at least one answer"),
+    # a KL weight with nothing to measure the KL against
+    ({"kl_coef": 0.1}, "logp_ref is None"),
+    ({"kl_coef": -0.1, "logp_ref": torch.zeros(2, 3)}, "kl_coef"),
+    ({"kl_coef": float("nan"), "logp_ref": torch.zeros(2, 3)}, "kl_coef"),
+    ({"kl_coef": "0.1", "logp_ref": torch.zeros(2, 3)}, "kl_coef"),
+    # a reference that would broadcast
+    ({"kl_coef": 0.1, "logp_ref": torch.zeros(1, 3)}, "logp_ref"),
+    ({"kl_coef": 0.1, "logp_ref": torch.zeros(3)}, "logp_ref"),
+    ({"kl_coef": 0.1, "logp_ref": np.zeros((2, 3))}, "logp_ref"),
+    ({"logp_ref": torch.zeros(2, 1)}, "logp_ref"),  # checked even when kl_coef is 0
+    # integers are not log-probabilities (they would make the advantages integers too)
+    ({"logp_new": torch.zeros(2, 3, dtype=torch.long), "logp_old": torch.zeros(2, 3, dtype=torch.long)},
+     "logp_new holds torch.int64"),
+    ({"logp_old": torch.zeros(2, 3, dtype=torch.int32)}, "logp_old holds torch.int32"),
+    ({"logp_new": torch.full((2, 3), float("nan"))}, "logp_new holds NaN"),
+    # advantages that are not numbers
+    ({"advantages": ["1", "0"]}, "advantages must be real numbers"),
+    ({"advantages": None}, "advantages must be real numbers"),
+    ({"advantages": [1.0, float("inf")]}, "finite"),
+    # masks that are not 0/1 of the right shape
+    ({"mask": np.ones((3, 2))}, "mask"),
+    ({"mask": [[1, 1], [1, 1]]}, "mask"),
+    ({"mask": [[1, 2, 0], [1, 0, 0]]}, "only 1 .* and 0"),
+    ({"mask": [["1", "1", "1"], ["1", "1", "1"]]}, "mask"),
+    ({"mask": "all"}, "mask"),
+    # constants that would carry a gradient
+    ({"logp_old": torch.zeros(2, 3, requires_grad=True)}, "logp_old requires grad"),
+    ({"advantages": torch.tensor([1.0, -1.0], requires_grad=True)}, "advantages requires grad"),
+    ({"mask": torch.ones(2, 3, requires_grad=True)}, "mask requires grad"),
+    ({"kl_coef": 0.1, "logp_ref": torch.zeros(2, 3, requires_grad=True)}, "logp_ref requires grad"),
+    ({"clip_eps": float("inf")}, "clip_eps"),
+    ({"aggregation": "dr-grpo", "max_tokens": True}, "max_tokens"),
+])
+def test_loss_refuses_wrong_input_naming_the_parameter(kwargs, match):
+    """Issue 22.15: each of these used to give NaN, a silent wrong loss, or a raw library error."""
+    with pytest.raises(ValueError, match=match):
+        clipped_surrogate_loss(**_loss_args(**kwargs))
+
+
+@pytest.mark.parametrize("mask", [
+    [[1, 1, 0], [1, 0, 0]],
+    np.array([[1, 1, 0], [1, 0, 0]]),
+    np.array([[True, True, False], [True, False, False]]),
+    torch.tensor([[1, 1, 0], [1, 0, 0]]),
+    torch.tensor([[1.0, 1, 0], [1, 0, 0]], dtype=torch.bfloat16),
+])
+def test_mask_as_list_array_or_any_tensor_gives_the_same_loss(mask):
+    # ratio 1: per-token loss is -A; answer 0 has 2 tokens (A=+1), answer 1 one token (A=-1): (-2 + 1) / 3
+    loss = clipped_surrogate_loss(**_loss_args(mask=mask))
+    assert loss.item() == pytest.approx(-1 / 3)
+
+
+def test_integer_advantages_stay_exact_on_float_log_probs():
+    logp_new = torch.log(torch.tensor([[0.6], [0.5]]))
+    logp_old = torch.log(torch.tensor([[0.5], [0.5]]))
+    # ratio 1.2 and 1: the loss is -(1.2 * 1 + 1 * -1) / 2 = -0.1; integer advantages must not round anything
+    for adv in ([1, -1], np.array([1, -1]), torch.tensor([1, -1])):
+        assert clipped_surrogate_loss(logp_new, logp_old, adv, clip_eps=0.5).item() == pytest.approx(-0.1)
+
+
+def test_kl_term_counts_when_asked_and_the_loss_keeps_its_gradient():
+    logp_new = torch.log(torch.tensor([[0.3, 0.6]])).requires_grad_()
+    ref = torch.log(torch.tensor([[0.5, 0.5]]))
+    without = clipped_surrogate_loss(logp_new, logp_new.detach(), [0.0], kl_coef=0.0, logp_ref=ref)
+    with_kl = clipped_surrogate_loss(logp_new, logp_new.detach(), [0.0], kl_coef=0.1, logp_ref=ref)
+    assert without.item() == 0.0 and with_kl.item() > 0
+    with_kl.backward()
+    assert logp_new.grad is not None and torch.isfinite(logp_new.grad).all()

@@ -43,6 +43,21 @@ def test_trace_measures_every_stage_in_order(traced):
     assert rows["lm_head"]["output"] == f"1x1x{text.vocab_size}"
 
 
+def test_trace_keeps_no_cache_and_scores_one_position(tiny, make_clip):
+    from cosmos_nb_utils.generation import prepare_inputs
+    from cosmos_nb_utils.prompts import build_messages
+
+    model, processor = tiny
+    inputs = prepare_inputs(processor, build_messages("q", make_clip(fps=12, seconds=2, size=(252, 448)), fps=4))
+    seen = {}
+    handle = model.register_forward_pre_hook(lambda module, args, kwargs: seen.update(kwargs), with_kwargs=True)
+    try:
+        inside.trace(model, inputs)
+    finally:
+        handle.remove()
+    assert seen["use_cache"] is False and seen["logits_to_keep"] == 1
+
+
 def test_full_attention_blocks_attend_per_temporal_step_and_the_others_per_window(traced):
     model, inputs, tr, plan = traced
     t, h, w = plan.grid_thw
