@@ -60,6 +60,39 @@ DECODER_CHECK = {
     "first token differing from generate": "first_token_differing_from_generate",
 }
 
+SFT_MEMORY = {
+    "compute path": "path", "pass": "pass", "visual tokens": "visual_tokens", "prompt tokens": "prompt_tokens",
+    "result": "result", "s per step": "seconds_per_step", "peak allocated GiB": "peak_allocated_gib",
+    "peak reserved GiB": "peak_reserved_gib", "above weights GiB": "above_weights_gib",
+    "NVML process peak GiB": "nvml_process_peak_gib",
+}
+
+
+def sft_rows(name: str) -> list[dict]:
+    """The measured points of a fine-tuning memory run (warm-ups left out), with "-" where a step did not run."""
+    keep = [r for r in rows(name) if not r["pass"].startswith("warm-up")]
+    return [{k: r.get(k, "-") for k in SFT_MEMORY.values()} for r in keep]
+
+
+GRPO_VIDEO = {
+    "compute (card cap)": "card", "new tokens": "new_tokens", "group": "group_size", "result": "result",
+    "rollout s": "rollout_s", "rollout peak allocated GiB": "rollout_peak_allocated_gib",
+    "rollout NVML process GiB": "rollout_nvml_process_gib", "log-prob pass s": "logprob_pass_s",
+    "log-prob pass peak allocated GiB": "logprob_pass_peak_allocated_gib",
+    "log-prob pass NVML process GiB": "logprob_pass_nvml_process_gib",
+}
+
+
+def grpo_video_rows() -> list[dict]:
+    """The GRPO-on-video points (benchmarks/grpo_video_memory.py), with blanks where a phase did not run."""
+    out = []
+    for name in ("grpo-video-bf16.json", "grpo-video-bf16-g8.json", "grpo-video-fp16.json"):
+        for r in rows(name):
+            row = {k: r.get(k, "-") for k in GRPO_VIDEO.values()}
+            row["card"] = f"{r['path']} ({r['card_gib']:g} GB)"
+            out.append(row)
+    return out
+
 
 def tables() -> dict[str, str]:
     """Each table of RESULTS.md by its name there."""
@@ -77,6 +110,9 @@ def tables() -> dict[str, str]:
         "int8": table(MEMORY_SPEED, rows("h100-runC.json")),
         "long answer": table(MEMORY_SPEED, rows("h100-runE-long4096.json")),
         "decoder check": table(DECODER_CHECK, checks),
+        "grpo on video": table(GRPO_VIDEO, grpo_video_rows()),
+        "fine-tuning memory": table(SFT_MEMORY, sft_rows("sft-memory.json")),
+        "fine-tuning memory, run 1": table(SFT_MEMORY, sft_rows("sft-memory-run1.json")),
     }
 
 

@@ -71,6 +71,7 @@ class Question:
     question: str
     index2ans: dict[str, str]
     correct_answer: str
+    reasoning: str = ""  # the optional "reasoning" field (the course's extension: trained as the <think> block)
 
 
 @dataclass
@@ -138,7 +139,7 @@ def _clip_index(clips_dir: Path) -> dict[str, Path]:
             if f.is_file() and f.name.endswith(VIDEO_EXTENSIONS)}
 
 
-def _parse_pair(qa, where: str, problems: list[str]) -> tuple[str, dict, str] | None:
+def _parse_pair(qa, where: str, problems: list[str]) -> tuple[str, dict, str, str] | None:
     if not isinstance(qa, dict):
         problems.append(f"{where}: a question must be an object, got {type(qa).__name__}; skipped.")
         return None
@@ -157,7 +158,9 @@ def _parse_pair(qa, where: str, problems: list[str]) -> tuple[str, dict, str] | 
         problems.append(f"{where}: the answer key {answer!r} is not one of its option letters {letters}, so no reply "
                         "could ever score; skipped.")
     else:
-        return question, {k: str(v) for k, v in options.items()}, answer
+        reasoning = qa.get("reasoning")
+        return question, {k: str(v) for k, v in options.items()}, answer, \
+            reasoning.strip() if isinstance(reasoning, str) else ""
     return None
 
 
@@ -279,6 +282,14 @@ def model_label(model_id: str | os.PathLike) -> str:
         raise ValueError(f"model_name={text!r} names no results folder (its base name is {label!r}). Pass a plain "
                          "name, e.g. model_name='cosmos-reason1-7b'.")
     return label
+
+
+def adapter_label(adapter: str | os.PathLike) -> str:
+    """A results-folder name for an adapter: its fine-tuning --out-dir's name (not the inner ``adapter``)."""
+    from .loading import find_adapter
+
+    folder = find_adapter(adapter).resolve()
+    return folder.parent.name if folder.name == "adapter" else folder.name
 
 
 def results_folder(results_dir: str | os.PathLike, model_name: str, answer_type: str) -> Path:

@@ -236,12 +236,16 @@ def prefill_into_static_cache(model, inputs, max_len: int) -> tuple[torch.Tensor
 
 @torch.inference_mode()
 def static_generate(model, inputs, *, max_new_tokens: int, streamer=None, eos_token_ids: list[int] | None = None,
-                    use_cuda_graph: bool | None = None, **sampling) -> torch.Tensor:
+                    use_cuda_graph: bool | None = None, return_logprobs: bool = False,
+                    **sampling) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """``generate`` for one prompt through a static cache and (on CUDA) a CUDA graph; returns prompt + new ids.
 
     ``sampling`` takes ``do_sample``, ``temperature``, ``top_k``, ``top_p``,
     ``repetition_penalty``, ``min_new_tokens`` and ``suppress_tokens``, with
     ``generate``'s meaning; generation stops after an end token or ``max_new_tokens``.
+    ``return_logprobs=True`` returns ``(ids, logprobs)`` instead: the log-probability of each new
+    token under the model's logits divided by the sampling temperature (before top-k, top-p,
+    penalties and suppressed tokens), the quantity GRPO's loss recomputes; float32, (1, new tokens).
     """
     input_ids = inputs["input_ids"]
     guard_vision(model)
@@ -262,6 +266,8 @@ def static_generate(model, inputs, *, max_new_tokens: int, streamer=None, eos_to
     do_sample = sampling.get("do_sample", True)
     ids = torch.empty(1, max_len, dtype=torch.long, device=device)
     ids[:, :prompt_len] = input_ids
+    scale = float(sampling.get("temperature") or 1.0) if do_sample else 1.0
+    logprobs = torch.empty(1, max_new_tokens, dtype=torch.float32, device=device) if return_logprobs else None
     if streamer is not None:
         streamer.put(input_ids.cpu())
 
@@ -289,6 +295,8 @@ def static_generate(model, inputs, *, max_new_tokens: int, streamer=None, eos_to
             if not ok:
                 raise NonFiniteError(non_finite_advice(model, f"the logits of new token {n + 1}"))
             ids[:, prompt_len + n] = token[:, 0]
+            if logprobs is not None:  # on the GPU, no extra wait
+                logprobs[:, n] = torch.log_softmax(logits.float() / scale, -1).gather(-1, token)[:, 0]
             n += 1
             if streamer is not None:
                 streamer.put(torch.tensor([chosen]))
@@ -304,4 +312,6 @@ def static_generate(model, inputs, *, max_new_tokens: int, streamer=None, eos_to
     finally:
         if streamer is not None:
             streamer.end()
+    if logprobs is not None:
+        return ids[:, : prompt_len + n], logprobs[:, :n]
     return ids[:, : prompt_len + n]

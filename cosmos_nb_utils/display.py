@@ -329,6 +329,40 @@ def plot_training(history) -> None:
     plt.show()
 
 
+class LossPlot:
+    """A live plot of the training loss: pass ``plot.update`` as ``on_step`` to the training loop.
+
+    Redraws one figure in place (every ``every`` steps and at ``done``), so the notebook shows one plot
+    that grows, not one per step. ``rows`` are ``train_log.jsonl`` lines (``step``, ``loss``).
+    """
+
+    def __init__(self, title: str = "training loss", every: int = 1):
+        self.title, self.every, self.rows, self.handle = title, max(1, every), [], None
+
+    def _draw(self):
+        fig, ax = plt.subplots(figsize=(6, 3))
+        ax.plot([r["step"] for r in self.rows], [r["loss"] for r in self.rows], marker=".")
+        ax.set(xlabel="optimizer step", ylabel="loss (nats per answer token)", title=self.title)
+        fig.tight_layout()
+        if self.handle is None:
+            self.handle = display(fig, display_id=True)
+        else:
+            self.handle.update(fig)
+        plt.close(fig)
+
+    def update(self, row: dict) -> None:
+        self.rows.append(row)
+        if len(self.rows) % self.every == 0:
+            self._draw()
+
+    def done(self, rows: list[dict] | None = None) -> None:
+        """Draw the whole curve (``rows``: the full log, resumed steps included)."""
+        if rows is not None:
+            self.rows = list(rows)
+        if self.rows:
+            self._draw()
+
+
 def plot_comparison(rows: list[dict], model_a: str, model_b: str, answer_type: str = "reasoning"):
     """Accuracy per datasource of two models (bars, 95% Wilson intervals) and their paired difference."""
     import matplotlib.pyplot as plt
@@ -371,3 +405,25 @@ def plot_comparison(rows: list[dict], model_a: str, model_b: str, answer_type: s
     return fig
 
 
+
+
+class GRPOPlot(LossPlot):
+    """A live plot of ``grpo_log.jsonl``: rewards and rates (left), KL to the base model (right)."""
+
+    RATES = ("reward_mean", "format_rate", "accuracy_rate", "zero_signal_groups", "truncated")
+
+    def _draw(self):
+        steps = [r["step"] for r in self.rows]
+        fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3))
+        for key in self.RATES:
+            left.plot(steps, [r[key] for r in self.rows], marker=".", label=key)
+        left.set(xlabel="GRPO step", ylabel="reward (0-2) or fraction (0-1)", title=self.title)
+        left.legend(fontsize=7)
+        right.plot(steps, [r["kl_to_reference"] or 0.0 for r in self.rows], marker=".", color="k")
+        right.set(xlabel="GRPO step", ylabel="KL to the base (nats per token)", title="k3 estimate, beta = 0")
+        fig.tight_layout()
+        if self.handle is None:
+            self.handle = display(fig, display_id=True)
+        else:
+            self.handle.update(fig)
+        plt.close(fig)

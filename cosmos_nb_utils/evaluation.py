@@ -42,6 +42,7 @@ from .benchmark_data import (
     HubUnavailable,
     Question,
     Video,
+    adapter_label,
     check_datasources,
     check_limit,
     choose_entries,
@@ -389,7 +390,7 @@ def run_benchmark(model, processor, data_dir: str | os.PathLike, results_dir: st
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .loading import ALIASES, QUANTIZATIONS, default_model, load_model
+    from .loading import ALIASES, QUANTIZATIONS, ModelLoadError, default_model, find_adapter, load_model
 
     parser = argparse.ArgumentParser(
         prog="python -m cosmos_nb_utils.evaluation",
@@ -409,6 +410,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-retries", type=int, default=BENCHMARK_MAX_RETRIES,
                         help="retries of an empty answer (official: 10)")
     parser.add_argument("--quantization", default="auto", choices=QUANTIZATIONS, help="auto: nf4 on a GPU")
+    parser.add_argument("--adapter", default=None, help="a LoRA adapter saved by `python -m "
+                        "cosmos_nb_utils.finetune` (its --out-dir), applied over the model")
     args = parser.parse_args(argv)
     if args.limit is not None and args.limit < 1:
         parser.error(f"--limit must be at least 1 question per datasource, got {args.limit} (leave it out for all).")
@@ -420,10 +423,14 @@ def main(argv: list[str] | None = None) -> int:
     model_id = args.model or default_model()
     model_id = ALIASES.get(model_id.lower(), model_id)
     try:
+        if args.adapter is not None:
+            find_adapter(args.adapter)
+        # a fine-tuned model's results go to their own folder: <model>+<adapter's out-dir>
+        name = model_id if args.adapter is None else f"{model_label(model_id)}+{adapter_label(args.adapter)}"
         bench = read_benchmark(args.data_dir, args.datasources, args.limit)
         if bench.videos:  # before the model loads: a results folder that cannot be written fails now, not after
-            check_writable(results_folder(args.results_dir, model_id, args.answer_type))
-    except (BenchmarkDataError, ValueError) as exc:
+            check_writable(results_folder(args.results_dir, name, args.answer_type))
+    except (BenchmarkDataError, ModelLoadError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(bench.describe())
@@ -432,10 +439,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     start = time.perf_counter()
-    model, processor = load_model(model_id, args.quantization)
-    print(f"loaded {model_id} in {time.perf_counter() - start:.0f} s"
+    model, processor = load_model(model_id, args.quantization, adapter=args.adapter)
+    adapter_note = f" with adapter {args.adapter}" if args.adapter else ""
+    print(f"loaded {model_id}{adapter_note} in {time.perf_counter() - start:.0f} s"
           + (" (the tiny random model: its accuracy is chance)" if model_facts(model).tiny else ""))
-    report = run_benchmark(model, processor, args.data_dir, args.results_dir, model_name=model_id,
+    report = run_benchmark(model, processor, args.data_dir, args.results_dir, model_name=name,
                            answer_type=args.answer_type, limit=args.limit, datasources=args.datasources,
                            seed=args.seed, max_retries=args.max_retries)
     print(report.summary())

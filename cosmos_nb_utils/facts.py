@@ -22,6 +22,7 @@ class ModelFacts:
     compute_dtype: torch.dtype
     vision_quantized: bool  # the vision encoder is quantized too (the default for nf4 and int8)
     vision_fp32: bool = False  # the vision encoder computes in float32 (see run_vision_in_fp32)
+    adapter: str | None = None  # the LoRA adapter folder loaded over the weights (load_model(adapter=...))
 
 
 def model_facts(model) -> ModelFacts:

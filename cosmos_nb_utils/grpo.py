@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from torch import nn
 
-from .official import COSMOS_RL_ADVANTAGE, RL_RECIPE
+from .official import COSMOS_RL_ADVANTAGE, RL_RECIPE, SAMPLING_SOURCES
 from .rewards import accuracy_reward, format_reward, group_advantages
 from .video import DEFAULT_FPS, DEFAULT_TOTAL_PIXELS, MAX_VISUAL_TOKENS
 
@@ -18,6 +18,12 @@ from .video import DEFAULT_FPS, DEFAULT_TOTAL_PIXELS, MAX_VISUAL_TOKENS
 # "dr-grpo": sum over all tokens / (answers * max_tokens), a constant (Dr. GRPO; TRL's "dr_grpo",
 # cosmos-rl's seq-mean-token-mean with `unbiased_loss_max_tokens`).
 LOSS_AGGREGATIONS = ("token-mean", "seq-mean-token-mean", "dr-grpo")
+# The course's cap on a rollout answer. The recipe allows 6144 tokens (official.RL_RECIPE); 256 (the course's
+# first choice) cuts a reasoning answer off before </answer>, and a cut answer earns 0 from both rewards,
+# so its group can look like "no signal" for the wrong reason. 1024 is what the official benchmark gives a
+# reasoning answer (official.SAMPLING_SOURCES["benchmark"]). Every rollout reports how many answers hit
+# the cap (Group.truncated): raise it when that is more than a few.
+ROLLOUT_MAX_NEW_TOKENS = SAMPLING_SOURCES["benchmark"]["max_new_tokens"]
 
 
 def completion_logprobs(model, sequences: torch.Tensor, prompt_len: int, *, temperature: float = 1.0,
@@ -254,10 +260,19 @@ class Group:
     prompt_inputs: dict
     mask: torch.Tensor  # 1 for real completion tokens, 0 for padding after the end token
     temperature: float  # the sampling temperature (score the tokens at the same one)
+    # the old policy's log-probability of each sampled token, from the sampling pass (0 at padding)
+    logprobs: torch.Tensor | None = None
+    truncated: list[bool] = field(default_factory=list)  # cut off at max_new_tokens, before an end token
+    max_new_tokens: int | None = None
+
+    @property
+    def truncated_rate(self) -> float:
+        """The fraction of answers cut off at the token cap (their rewards are then 0 under cosmos-rl's rules)."""
+        return sum(self.truncated) / len(self.truncated) if self.truncated else 0.0
 
 
 def sample_group(model, processor, question: str, video, *, group_size: int = RL_RECIPE["group size (n_generation)"],
-                 max_new_tokens: int = 256, seed: int | None = 0, fps: float = DEFAULT_FPS,
+                 max_new_tokens: int = ROLLOUT_MAX_NEW_TOKENS, seed: int | None = 0, fps: float = DEFAULT_FPS,
                  total_pixels: int = DEFAULT_TOTAL_PIXELS, max_visual_tokens: int | None = MAX_VISUAL_TOKENS,
                  system: str | None = None, reasoning: bool = True, preset: str = "rl rollout") -> Group:
     """Sample ``group_size`` answers to one video question (GRPO's rollout).
@@ -268,7 +283,9 @@ def sample_group(model, processor, question: str, video, *, group_size: int = RL
     Answers are sampled one after the other (seeds ``seed``, ``seed + 1``, ...), so the
     GPU never holds more than one answer's activations: a whole group in one batch
     would multiply the video's memory by ``group_size``. Each answer is decoded with
-    the course's CUDA-graph decoder (:mod:`cosmos_nb_utils.decoding`).
+    the course's CUDA-graph decoder (:mod:`cosmos_nb_utils.decoding`), which also returns
+    each sampled token's log-probability at the sampling temperature (``Group.logprobs``,
+    GRPO's old policy) and tells which answers were cut off at the cap (``Group.truncated``).
     """
     from transformers import set_seed
 
@@ -288,12 +305,18 @@ def sample_group(model, processor, question: str, video, *, group_size: int = RL
     settings["suppress_tokens"] = [cfg.image_token_id, cfg.video_token_id, cfg.vision_start_token_id,
                                    cfg.vision_end_token_id]
     n = inputs["input_ids"].shape[1]
-    completions = []
+    eos = model.generation_config.eos_token_id
+    eos = {eos} if isinstance(eos, int) else set(eos or [])
+    completions, old_logprobs = [], []
     with torch.no_grad():
         for i in range(group_size):
             if seed is not None:
                 set_seed(seed + i)
-            completions.append(static_generate(model, inputs, **settings)[0, n:])
+            ids, logp = static_generate(model, inputs, return_logprobs=True, **settings)
+            completions.append(ids[0, n:])
+            old_logprobs.append(logp[0])
+    cap = settings["max_new_tokens"]
+    truncated = [len(c) >= cap and int(c[-1]) not in eos for c in completions]
     width = max(len(c) for c in completions)
     pad = model.generation_config.pad_token_id
     pad = pad if pad is not None else cfg.text_config.eos_token_id
@@ -301,5 +324,7 @@ def sample_group(model, processor, question: str, video, *, group_size: int = RL
     mask = (torch.arange(width, device=padded.device) < torch.tensor([len(c) for c in completions],
                                                                      device=padded.device)[:, None]).float()
     sequences = torch.cat([inputs["input_ids"].repeat(group_size, 1), padded], dim=1)
+    logprobs = torch.stack([torch.nn.functional.pad(lp, (0, width - len(lp))) for lp in old_logprobs])
     texts = processor.batch_decode(completions, skip_special_tokens=True)
-    return Group(texts, sequences, n, dict(inputs), mask, float(settings.get("temperature") or 1.0))
+    return Group(texts, sequences, n, dict(inputs), mask, float(settings.get("temperature") or 1.0),
+                 logprobs, truncated, cap)

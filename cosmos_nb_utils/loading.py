@@ -136,6 +136,7 @@ def load_model(
     vision_fp32: bool | None = None,
     allow_cpu: bool = False,
     device: str | None = None,
+    adapter: str | os.PathLike | None = None,
 ):
     """Load a Qwen2.5-VL-family model and its processor; returns ``(model, processor)``.
 
@@ -150,7 +151,9 @@ def load_model(
     ``vision_fp32=True`` computes the vision encoder in float32 (:func:`run_vision_in_fp32`);
     the default, ``None``, does so when the compute dtype is float16 on a GPU (the T4 path),
     where float16 can overflow. ``device``: ``"cuda"`` or ``"cpu"`` (default: the GPU if
-    there is one). What was loaded is recorded once on the model: read it with :func:`model_facts`.
+    there is one). ``adapter``: a LoRA adapter folder saved by ``python -m cosmos_nb_utils.finetune``
+    (its ``--out-dir``, or the ``adapter`` folder in it), applied over the loaded weights with peft.
+    What was loaded is recorded once on the model: read it with :func:`model_facts`.
     """
     from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
 
@@ -163,6 +166,7 @@ def load_model(
         )
     model_id = _canonical(str(model)) if model is not None else default_model()
     tiny = is_tiny(model_id)
+    adapter_dir = find_adapter(adapter) if adapter is not None else None  # a bad path fails before any loading
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     if device not in ("cuda", "cpu"):
         raise ValueError(f"device must be 'cuda' or 'cpu', got {device!r}")
@@ -205,12 +209,53 @@ def load_model(
     )
     if vision_fp32 or (vision_fp32 is None and device == "cuda" and dtype == torch.float16):
         run_vision_in_fp32(llm)
+    if adapter_dir is not None:
+        llm = apply_adapter(llm, adapter_dir)
     if keep_vision_unquantized and quantization in ("nf4", "int8"):
         kinds = quantized_modules(llm)
         leaked = [n for n in kinds["4-bit"] + kinds["8-bit"] if ".visual." in f".{n}."]
         if leaked:
             raise RuntimeError(f"The vision tower was quantized despite keep_vision_unquantized: {leaked[:3]}")
     return llm, processor
+
+
+ADAPTER_CONFIG = "adapter_config.json"  # what peft's save_pretrained writes next to the adapter weights
+
+
+def find_adapter(path: str | os.PathLike) -> Path:
+    """The adapter folder at ``path``: ``path`` itself, or the ``adapter`` folder in a fine-tuning ``--out-dir``.
+
+    Raises :class:`ModelLoadError` naming the path and what to pass instead.
+    """
+    if not isinstance(path, str | os.PathLike) or not str(path).strip():
+        raise ModelLoadError(f"adapter must be a folder saved by the fine-tuning command, got {path!r}.")
+    folder = Path(path).expanduser()
+    for candidate in (folder, folder / "adapter"):
+        if (candidate / ADAPTER_CONFIG).is_file():
+            return candidate
+    what = "does not exist" if not folder.exists() else f"holds no {ADAPTER_CONFIG} (nor adapter/{ADAPTER_CONFIG})"
+    raise ModelLoadError(
+        f"No LoRA adapter at {folder}: it {what}. Pass the --out-dir of `python -m cosmos_nb_utils.finetune` "
+        "(or its adapter/ folder) after at least one saved step, or leave adapter out to use the base weights."
+    )
+
+
+def apply_adapter(model, adapter_dir: str | os.PathLike, *, trainable: bool = False):
+    """``model`` with the peft LoRA adapter of ``adapter_dir`` applied in place; returns the same model class.
+
+    peft inserts the adapter's layers into ``model``'s own modules, so the returned object is the
+    transformers model every course function expects (``ask``, ``run_benchmark``); its facts name the adapter.
+    """
+    from peft import PeftModel
+
+    adapter_dir = find_adapter(adapter_dir)
+    facts = model_facts(model)
+    peft_model = PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=trainable)
+    base = peft_model.get_base_model()
+    base.cosmos_nb_facts = replace(facts, adapter=str(adapter_dir))
+    if not trainable:
+        base.eval()
+    return base
 
 
 def free_gpu_memory() -> None:

@@ -12,7 +12,7 @@ from .loading import default_compute_dtype, default_model, is_tiny, resolve_quan
 from .memory import weight_footprints
 
 PACKAGES = ["torch", "torchvision", "transformers", "accelerate", "bitsandbytes", "qwen-vl-utils",
-            "decord", "av", "ipywidgets", "matplotlib"]
+            "decord", "av", "peft", "ipywidgets", "matplotlib"]
 
 
 def package_versions(names: list[str] = PACKAGES) -> dict[str, str]:

@@ -1,0 +1,149 @@
+"""Fine-tune Cosmos-Reason1-7B (QLoRA) on questions in the official benchmark layout, from a shell.
+
+    python -m cosmos_nb_utils.finetune --data-dir D --out-dir A [--model tiny|cosmos|qwen|PATH]
+        [--steps N] [--seed S] [--lr LR] [--rank R] [--alpha ALPHA] [--grad-accum K] [--save-every M]
+        [--fps F] [--total-pixels P] [--adapter INIT] [--method sft|grpo]
+        [--group-size G] [--max-new-tokens M] [--updates U]      (GRPO: cosmos_nb_utils.grpo_train)
+
+``D`` holds ``<datasource>/<datasource>_benchmark_qa_pairs.json`` and ``<datasource>/clips/``
+(:mod:`cosmos_nb_utils.training_data`). Every row is checked before the model loads; a bad row, or a
+missing or empty folder, stops the command with exit status 2 and names the problem. ``A`` receives
+``adapter/`` (saved atomically every ``--save-every`` steps and at the end) and ``train_log.jsonl``
+(one line per optimizer step). Running the same command again resumes after the last checkpoint, with
+the same data order. Load the result with ``load_model(..., adapter="A")`` or
+``python -m cosmos_nb_utils.evaluation ... --adapter A``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from .official import BENCHMARK_FPS
+from .training import TrainConfig
+from .video.checks import DEFAULT_TOTAL_PIXELS, FACTOR
+
+
+def _train_sft(model, processor, examples, config, out_dir, args):
+    from .sft import train_sft
+
+    return train_sft(model, processor, examples, config, out_dir, fps=args.fps, total_pixels=args.total_pixels,
+                     adapter=args.adapter)
+
+
+def grpo_settings(args):
+    """The GRPO settings of the command line (checked here, before the data or the model load)."""
+    from .grpo_train import GRPOSettings
+
+    return GRPOSettings(group_size=args.group_size, max_new_tokens=args.max_new_tokens, updates=args.updates,
+                        fps=args.fps, total_pixels=args.total_pixels)
+
+
+def _train_grpo(model, processor, examples, config, out_dir, args):
+    from .grpo_train import train_grpo
+
+    return train_grpo(model, processor, examples, config, out_dir, grpo_settings(args), adapter=args.adapter)
+
+
+# method name -> train(model, processor, examples, config, out_dir, args) -> (peft model, TrainResult).
+# The dispatch point: GRPO adds its entry here.
+METHODS: dict[str, Callable] = {"sft": _train_sft, "grpo": _train_grpo}
+
+
+def _positive(kind):
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a {kind.__name__}, got {text!r}") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"must be > 0, got {text!r}")
+        return value
+
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    defaults = TrainConfig()
+    p = argparse.ArgumentParser(prog="python -m cosmos_nb_utils.finetune", description=__doc__.splitlines()[0])
+    p.add_argument("--data-dir", required=True, type=Path, help="the folder holding the datasource folders")
+    p.add_argument("--out-dir", required=True, type=Path, help="adapter/ and train_log.jsonl go here")
+    p.add_argument("--model", default=None, help="tiny, cosmos, qwen or a local folder (default: $COSMOS_NB_MODEL, "
+                   "else Cosmos-Reason1-7B on a GPU and tiny without one)")
+    p.add_argument("--method", default="sft", choices=sorted(METHODS))
+    p.add_argument("--steps", type=_positive(int), default=defaults.steps, help="optimizer steps")
+    p.add_argument("--seed", type=int, default=defaults.seed)
+    p.add_argument("--lr", type=_positive(float), default=defaults.lr, help="peak learning rate")
+    p.add_argument("--rank", type=_positive(int), default=defaults.rank, help="LoRA rank")
+    p.add_argument("--alpha", type=_positive(float), default=defaults.alpha, help="LoRA alpha")
+    p.add_argument("--dropout", type=float, default=defaults.dropout, help="LoRA dropout")
+    p.add_argument("--grad-accum", type=_positive(int), default=defaults.grad_accum,
+                   help="examples per optimizer step (batches of one)")
+    p.add_argument("--save-every", type=_positive(int), default=defaults.save_every,
+                   help="optimizer steps between checkpoints")
+    p.add_argument("--fps", type=_positive(float), default=float(BENCHMARK_FPS), help="video frames per second")
+    p.add_argument("--total-pixels", type=_positive(int), default=DEFAULT_TOTAL_PIXELS,
+                   help=f"vision budget per clip in pixels (default {DEFAULT_TOTAL_PIXELS // FACTOR**2} * 28 * 28)")
+    p.add_argument("--adapter", default=None, help="start from this saved adapter instead of a fresh one")
+    p.add_argument("--quantization", default="auto", help="auto (nf4 on a GPU), nf4, bf16, ...")
+    from .grpo_train import GRPOSettings
+
+    grpo = GRPOSettings()
+    p.add_argument("--group-size", type=_positive(int), default=grpo.group_size,
+                   help=f"GRPO: answers sampled per question (default {grpo.group_size}, the recipe's; at least 2)")
+    p.add_argument("--max-new-tokens", type=_positive(int), default=grpo.max_new_tokens,
+                   help=f"GRPO: the cap on each answer (default {grpo.max_new_tokens}; grpo_log.jsonl reports "
+                   "how many answers it cut)")
+    p.add_argument("--updates", type=_positive(int), default=grpo.updates,
+                   help="GRPO: optimizer steps on each sampled batch (default 1: on-policy)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from .generation import GPUMemoryError
+    from .loading import ModelLoadError, default_model, find_adapter, load_model
+    from .training_data import TrainingDataError, load_examples
+
+    try:
+        config = TrainConfig(steps=args.steps, lr=args.lr, rank=args.rank, alpha=args.alpha, dropout=args.dropout,
+                             grad_accum=args.grad_accum, save_every=args.save_every, seed=args.seed)
+        if args.method == "grpo":
+            grpo_settings(args)
+        if args.adapter is not None:
+            find_adapter(args.adapter)
+        examples = load_examples(args.data_dir)
+    except (ValueError, ModelLoadError) as exc:  # TrainingDataError is a ValueError
+        kind = "data" if isinstance(exc, TrainingDataError) else "option"
+        print(f"error ({kind}): {exc}", file=sys.stderr)
+        return 2
+    kinds = sorted({ex.answer_type for ex in examples})
+    print(f"{args.data_dir}: {len(examples)} training questions ({', '.join(kinds)} answers), "
+          f"{len({(e.datasource, e.source) for e in examples})} source clips")
+    model_id = args.model or default_model()
+    start = time.perf_counter()
+    try:
+        model, processor = load_model(model_id, args.quantization)
+    except ModelLoadError as exc:
+        print(f"error (model): {exc}", file=sys.stderr)
+        return 2
+    print(f"loaded {model_id} in {time.perf_counter() - start:.0f} s")
+    try:
+        _, result = METHODS[args.method](model, processor, examples, config, args.out_dir, args)
+    except GPUMemoryError as exc:
+        print(f"error (memory): {exc}", file=sys.stderr)
+        return 3
+    if result.resumed_from:
+        print(f"resumed after step {result.resumed_from}")
+    last = result.rows[-1] if result.rows else None
+    print(f"{result.steps_done} steps done now, {result.resumed_from + result.steps_done} of {config.steps} in all"
+          + (f"; last loss {last['loss']:.4f}" if last else "") + f". Adapter: {args.out_dir / 'adapter'}; "
+          f"log: {args.out_dir / ('grpo_log.jsonl' if args.method == 'grpo' else 'train_log.jsonl')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
