@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import tarfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -43,6 +44,20 @@ TIMINGS_FILE = "course_timings.jsonl"  # not *.json, so calculate_accuracy.py's 
 
 class BenchmarkDataError(ValueError):
     """The benchmark folder is missing or holds no questions; the message says what to pass instead."""
+
+
+class HubUnavailable(BenchmarkDataError):
+    """The Hugging Face hub cannot be reached (no network, or ``HF_HUB_OFFLINE=1``); the message says what to do."""
+
+
+def whole_number(value, name: str, *, minimum: int = 0, allow_none: bool = False, hint: str = "") -> int | None:
+    """``value`` as an int of at least ``minimum`` (no bool, float or text), or a ValueError naming ``name``."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be a whole number of at least {minimum}"
+                         f"{' (or None)' if allow_none else ''}, got {value!r}.{hint}")
+    return value
 
 
 # ---------------------------------------------------------------- reading the official layout
@@ -130,15 +145,21 @@ def _parse_pair(qa, where: str, problems: list[str]) -> tuple[str, dict, str, st
         return None
     question, options = qa.get("question"), qa.get("index2ans")
     answer = qa.get("answer", qa.get("correct_answer"))  # input.py's order
+    letters = sorted(str(k) for k in options) if isinstance(options, dict) else []
     if not isinstance(question, str) or not question.strip():
         problems.append(f"{where}: no 'question' text; skipped.")
     elif not isinstance(options, dict) or not options:
         problems.append(f"{where}: no 'index2ans' options ({{'A': ..., 'B': ...}}); skipped.")
+    elif not all(isinstance(k, str) and len(k) == 1 and "A" <= k <= "Z" for k in options):
+        problems.append(f"{where}: 'index2ans' keys must be capital letters like 'A', got {letters}; skipped.")
     elif not isinstance(answer, str) or not answer.strip():
         problems.append(f"{where}: no 'answer' (or 'correct_answer') letter; skipped.")
+    elif answer.upper() not in options:  # the scorer compares one letter with the key: anything else never scores
+        problems.append(f"{where}: the answer key {answer!r} is not one of its option letters {letters}, so no reply "
+                        "could ever score; skipped.")
     else:
         reasoning = qa.get("reasoning")
-        return question, {str(k): str(v) for k, v in options.items()}, answer, \
+        return question, {k: str(v) for k, v in options.items()}, answer, \
             reasoning.strip() if isinstance(reasoning, str) else ""
     return None
 
@@ -151,6 +172,9 @@ def read_datasource(data_dir: Path, datasource: str, problems: list[str]) -> lis
     except json.JSONDecodeError as exc:
         problems.append(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
                         "datasource skipped.")
+        return []
+    except (OSError, UnicodeDecodeError, RecursionError) as exc:
+        problems.append(f"{path}: {_unreadable(exc)}; datasource skipped.")
         return []
     if not isinstance(entries, list):
         problems.append(f"{path}: the top level must be a list of entries, got {type(entries).__name__}; skipped.")
@@ -186,6 +210,29 @@ def read_datasource(data_dir: Path, datasource: str, problems: list[str]) -> lis
     return [by_id[k] for k in sorted(by_id)]
 
 
+def _unreadable(exc: Exception) -> str:
+    if isinstance(exc, UnicodeDecodeError):
+        return f"not UTF-8 text (byte {exc.start}); save it as UTF-8 JSON"
+    if isinstance(exc, RecursionError):
+        return "JSON nested too deeply to read"
+    return f"cannot be read ({type(exc).__name__}: {exc})"
+
+
+def check_limit(limit) -> int | None:
+    """``limit`` (questions per datasource) as given, or a ValueError naming it; ``None``: every question."""
+    return whole_number(limit, "limit", minimum=1, allow_none=True,
+                        hint=" It counts questions per datasource; leave it out (None) for all of them.")
+
+
+def check_datasources(datasources) -> list[str] | None:
+    if datasources is None:
+        return None
+    if isinstance(datasources, str) or not all(isinstance(d, str) for d in datasources):
+        raise ValueError(f"datasources must be a list of datasource folder names, e.g. ['robovqa'], "
+                         f"got {datasources!r}.")
+    return list(datasources)
+
+
 def read_benchmark(data_dir: str | os.PathLike, datasources: Sequence[str] | None = None,
                    limit: int | None = None) -> Benchmark:
     """Read a benchmark folder (see the module docstring) without touching any model.
@@ -193,6 +240,10 @@ def read_benchmark(data_dir: str | os.PathLike, datasources: Sequence[str] | Non
     ``limit``: as the official code does it, per datasource: whole videos are taken in
     order until at least ``limit`` questions are gathered. Missing clips do not count.
     """
+    limit = check_limit(limit)
+    datasources = check_datasources(datasources)
+    if not isinstance(data_dir, str | os.PathLike):
+        raise ValueError(f"data_dir must be a folder path, got {data_dir!r}.")
     data_dir = Path(data_dir)
     found = find_datasources(data_dir)
     if datasources:
@@ -204,7 +255,7 @@ def read_benchmark(data_dir: str | os.PathLike, datasources: Sequence[str] | Non
     for datasource in found:
         gathered = 0
         for video in read_datasource(data_dir, datasource, problems):
-            if limit and limit > 0 and gathered >= limit:
+            if limit is not None and gathered >= limit:
                 break
             if video.clip is None:
                 missing.append(video)
@@ -218,8 +269,19 @@ def read_benchmark(data_dir: str | os.PathLike, datasources: Sequence[str] | Non
 
 
 def model_label(model_id: str | os.PathLike) -> str:
-    """The results folder name of a model, as evaluate.py makes it: the base name of its id or path."""
-    return os.path.basename(str(model_id).rstrip("/")) or str(model_id)
+    """The results folder name of a model, as evaluate.py makes it: the base name of its id or path.
+
+    Always one plain folder name: an id whose base name is empty, ``.`` or ``..`` (``"/"``, ``"a/../.."``)
+    raises a ValueError, so that results never land outside the results folder.
+    """
+    if not isinstance(model_id, str | os.PathLike):
+        raise ValueError(f"model_name must be a model id or folder, got {model_id!r}.")
+    text = os.fspath(model_id)
+    label = os.path.basename(text.rstrip("/"))
+    if label in ("", ".", "..") or "\0" in label:
+        raise ValueError(f"model_name={text!r} names no results folder (its base name is {label!r}). Pass a plain "
+                         "name, e.g. model_name='cosmos-reason1-7b'.")
+    return label
 
 
 def adapter_label(adapter: str | os.PathLike) -> str:
@@ -231,8 +293,19 @@ def adapter_label(adapter: str | os.PathLike) -> str:
 
 
 def results_folder(results_dir: str | os.PathLike, model_name: str, answer_type: str) -> Path:
-    """``<results_dir>/<basename(model_name)>/<answer_type>``, the official layout."""
-    return Path(results_dir) / model_label(model_name) / answer_type
+    """``<results_dir>/<basename(model_name)>/<answer_type>``, the official layout; always inside ``results_dir``."""
+    from .official import ANSWER_TYPES
+
+    if answer_type not in ANSWER_TYPES:
+        raise ValueError(f"answer_type must be one of {ANSWER_TYPES}, not {answer_type!r}.")
+    if not isinstance(results_dir, str | os.PathLike) or not os.fspath(results_dir):
+        raise ValueError(f"results_dir must be a folder path, got {results_dir!r}.")
+    root = Path(results_dir)
+    folder = root / model_label(model_name) / answer_type
+    if not folder.resolve().is_relative_to(root.resolve()):  # a symlinked model folder pointing elsewhere
+        raise ValueError(f"{folder} leads outside the results folder {root} (a link?). Pass another results_dir "
+                         "or model_name.")
+    return folder
 
 
 def write_json_atomic(path: Path, data) -> None:
@@ -313,13 +386,52 @@ def make_fixture(dest: str | os.PathLike, assets: str | os.PathLike | None = Non
 # ---------------------------------------------------------------- a real slice from the hub
 
 
+def _network_failure(exc: BaseException) -> BaseException | None:
+    """The network failure behind ``exc`` (no connection, name resolution, offline mode), if that is what it is."""
+    import httpx
+    from huggingface_hub.errors import LocalEntryNotFoundError, OfflineModeIsEnabled
+
+    kinds: tuple[type[BaseException], ...] = (httpx.TransportError, OfflineModeIsEnabled, LocalEntryNotFoundError,
+                                              ConnectionError, TimeoutError, socket.gaierror)
+    try:
+        import requests
+
+        kinds += (requests.ConnectionError, requests.Timeout)
+    except ImportError:
+        pass
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, kinds):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def _from_hub(what: str, call, *args, **kwargs):
+    """``call(*args, **kwargs)``; a network failure becomes one :class:`HubUnavailable` line saying what to do."""
+    try:
+        return call(*args, **kwargs)
+    except Exception as exc:
+        failure = _network_failure(exc)
+        if failure is None:
+            raise
+        detail = (str(failure).strip().splitlines() or [""])[0][:120]
+        raise HubUnavailable(
+            f"Cannot reach the Hugging Face hub to {what} ({type(failure).__name__}: {detail}). Offline, use the "
+            "course fixture (make_fixture), or a slice prepared on a machine with internet (the instructor guide, "
+            "notebook 07), passing its folder."
+        ) from None
+
+
 def slice_files(datasource: str, revision: str = BENCHMARK_REVISION, api=None) -> dict[str, int]:
     """The files of one datasource at ``revision`` with their sizes in bytes (one metadata call, no download)."""
     if api is None:
         from huggingface_hub import HfApi
 
         api = HfApi()
-    info = api.dataset_info(BENCHMARK_REPO, revision=revision, files_metadata=True)
+    info = _from_hub("list the benchmark's files", api.dataset_info, BENCHMARK_REPO, revision=revision,
+                     files_metadata=True)
     files = {s.rfilename: int(s.size or 0) for s in info.siblings if s.rfilename.startswith(f"{datasource}/")}
     if f"{datasource}/{datasource}_benchmark_qa_pairs.json" not in files:
         raise BenchmarkDataError(
@@ -376,7 +488,7 @@ def download_slice(dest: str | os.PathLike, datasource: str = "robovqa", n_video
           f"clips: {len(loose)} loose files ({sum(loose.values()) / 1e6:.0f} MB), "
           f"{len(archives)} archive(s) ({sum(archives.values()) / 1e6:.0f} MB)")
     common = {"repo_id": BENCHMARK_REPO, "repo_type": "dataset", "revision": revision}
-    local = Path(snapshot_download(allow_patterns=[qa_name], **common))
+    local = Path(_from_hub("download the question file", snapshot_download, allow_patterns=[qa_name], **common))
     chosen = choose_entries(json.loads((local / qa_name).read_text(encoding="utf-8")), n_videos)
     wanted = [f"{datasource}/{e['video']}" for e in chosen]
     if loose:
@@ -388,7 +500,7 @@ def download_slice(dest: str | os.PathLike, datasource: str = "robovqa", n_video
     print(f"{len(chosen)} videos chosen; about to download {size / 1e6:.1f} MB ({len(patterns)} file(s)).")
     if confirm and input("Download? [y/N] ").strip().lower() not in ("y", "yes"):
         raise SystemExit("Nothing downloaded.")
-    local = Path(snapshot_download(allow_patterns=[qa_name, *patterns], **common))
+    local = Path(_from_hub("download the clips", snapshot_download, allow_patterns=[qa_name, *patterns], **common))
     clips = Path(dest) / datasource / "clips"
     clips.mkdir(parents=True, exist_ok=True)
     names = [os.path.basename(e["video"]) for e in chosen]

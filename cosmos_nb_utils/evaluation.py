@@ -39,9 +39,12 @@ from .benchmark_data import (
     VIDEO_EXTENSIONS,
     Benchmark,
     BenchmarkDataError,
+    HubUnavailable,
     Question,
     Video,
     adapter_label,
+    check_datasources,
+    check_limit,
     choose_entries,
     download_slice,
     extract_clips,
@@ -53,6 +56,7 @@ from .benchmark_data import (
     read_datasource,
     results_folder,
     slice_files,
+    whole_number,
     write_json_atomic,
 )
 from .facts import model_facts
@@ -68,17 +72,29 @@ from .official import (
     benchmark_retry_sampling,
     parse_benchmark_answer,
 )
-from .scoring import compare_models, load_results, option_letters, pair_results, score_letter, select, summarize
+from .scoring import (
+    compare_models,
+    load_results,
+    option_letters,
+    pair_results,
+    row_problem,
+    score_letter,
+    select,
+    summarize,
+)
 from .stats import wilson_interval
 from .video import DEFAULT_TOTAL_PIXELS, BudgetError, VideoError
+from .video.checks import _check_total_pixels, _number
 
 __all__ = [  # the harness, then the names re-exported from benchmark_data and scoring
-    "MCQItem", "RunReport", "answer_question", "benchmark_settings", "evaluate_mcq", "main", "run_benchmark",
+    "MCQItem", "RunReport", "answer_question", "benchmark_settings", "check_run_options", "check_writable",
+    "evaluate_mcq", "main", "run_benchmark",
     "AV_SUFFIX", "BENCHMARK_REPO", "BENCHMARK_REVISION", "RESULT_KEYS", "TIMINGS_FILE", "VIDEO_EXTENSIONS",
-    "Benchmark", "BenchmarkDataError", "Question", "Video", "choose_entries", "download_slice", "extract_clips",
-    "find_datasources", "make_fixture", "model_label", "qa_file", "read_benchmark", "read_datasource",
-    "results_folder", "slice_files", "write_json_atomic",
-    "compare_models", "load_results", "option_letters", "pair_results", "score_letter", "select", "summarize",
+    "Benchmark", "BenchmarkDataError", "HubUnavailable", "Question", "Video", "check_datasources", "check_limit",
+    "choose_entries", "download_slice", "extract_clips", "find_datasources", "make_fixture", "model_label", "qa_file",
+    "read_benchmark", "read_datasource", "results_folder", "slice_files", "whole_number", "write_json_atomic",
+    "compare_models", "load_results", "option_letters", "pair_results", "row_problem", "score_letter", "select",
+    "summarize",
 ]
 
 
@@ -136,6 +152,16 @@ def evaluate_mcq(model, processor, items: list[MCQItem], *, reasoning: bool = Tr
 
     from .generation import ask
 
+    if not isinstance(reasoning, bool):
+        raise ValueError(f"reasoning must be True or False, got {reasoning!r}.")
+    whole_number(seed, "seed", minimum=0, allow_none=True)
+    if isinstance(items, str | MCQItem) or not all(isinstance(i, MCQItem) for i in items):
+        raise ValueError("items must be a list of MCQItem(video, question, options, key).")
+    for item in items:  # every item checked before the model runs: a key no reply can match is refused
+        letters = sorted(item.index2ans)
+        if not isinstance(item.key, str) or item.key.strip().upper() not in letters:
+            raise ValueError(f"{item.name or item.video}: key={item.key!r} is not one of its option letters "
+                             f"{letters}, so no reply could ever score. Give the right option's letter.")
     answer_type = "reasoning" if reasoning else "letter"
     rows = []
     for item in tqdm(items, desc="questions"):
@@ -190,13 +216,57 @@ class RunReport:
         return "\n".join(lines)
 
 
-def _read_done(path: Path) -> list[dict] | None:
-    """A finished video's results, or None if the file is absent or not a result list."""
+def _read_done(path: Path, video: Video) -> tuple[list[dict] | None, str | None]:
+    """A finished video's results, when the file holds one valid row per question of ``video``, in order.
+
+    Returns (rows, None), or (None, why the file cannot be trusted), or (None, None) when there is no file.
+    """
+    if not path.exists():
+        return None, None
     try:
         rows = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return None
-    return rows if isinstance(rows, list) and all(isinstance(r, dict) for r in rows) else None
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        return None, f"not readable JSON ({type(exc).__name__})"
+    if not isinstance(rows, list):
+        return None, f"a {type(rows).__name__}, not a list of results"
+    if len(rows) != len(video.questions):
+        return None, f"{len(rows)} result(s) for the video's {len(video.questions)} question(s)"
+    for i, (row, question) in enumerate(zip(rows, video.questions)):
+        why = row_problem(row)
+        missing = [k for k in RESULT_KEYS if k not in row] if why is None else []
+        if why or missing:
+            return None, f"row {i}: {why or 'no ' + ', '.join(missing)}"
+        if (row["datasource"], row["video_id"], row["correct_answer"]) != (
+                video.datasource, video.video_id, question.correct_answer):
+            return None, f"row {i} is not the result of this video's question {i}"
+    return rows, None
+
+
+def check_writable(folder: Path) -> Path:
+    """Make ``folder`` and write a test file in it, before any model runs; a ValueError names it and what to do."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise ValueError(f"Cannot write results into {folder} ({exc.strerror or type(exc).__name__}). Pass a "
+                         "results folder you can write to (--results-dir / results_dir).") from None
+    return folder
+
+
+def check_run_options(*, answer_type: str, seed, max_retries, max_new_tokens, fps, total_pixels) -> None:
+    """Refuse a bad option where it enters, naming it, before the benchmark is read or the model runs."""
+    if answer_type not in ANSWER_TYPES:
+        raise ValueError(f"answer_type must be one of {ANSWER_TYPES}, not {answer_type!r}.")
+    whole_number(max_retries, "max_retries", minimum=0,
+                 hint=f" It counts retries of an empty answer (official: {BENCHMARK_MAX_RETRIES}; 0: none).")
+    whole_number(max_new_tokens, "max_new_tokens", minimum=1, allow_none=True)
+    whole_number(seed, "seed", minimum=0, allow_none=True)
+    if _number(fps, "fps") <= 0:
+        raise ValueError(f"fps must be a positive number of frames per second, got {fps!r} "
+                         f"(official: {BENCHMARK_FPS:g}).")
+    _check_total_pixels(total_pixels)
 
 
 def answer_question(model, processor, question: Question, clip: Path, answer_type: str, *,
@@ -211,6 +281,8 @@ def answer_question(model, processor, question: Question, clip: Path, answer_typ
     from .generation import ask
     from .prompts import build_messages
 
+    check_run_options(answer_type=answer_type, seed=seed, max_retries=max_retries, max_new_tokens=max_new_tokens,
+                      fps=fps, total_pixels=total_pixels)
     text = benchmark_prompt(question.question, question.index2ans, answer_type)
     messages = build_messages(text, clip, fps=fps, total_pixels=total_pixels, system=BENCHMARK_SYSTEM)
     seconds, new_tokens, tries = 0.0, 0, 0
@@ -249,7 +321,9 @@ def run_benchmark(model, processor, data_dir: str | os.PathLike, results_dir: st
     """Answer every question of the benchmark folder and write the official result files; resumable.
 
     Each video's results are written atomically when the video is done; a video whose
-    result file is already there is not asked again (so an interrupted run resumes).
+    result file is already there, with one valid row per question, is not asked again (so an
+    interrupted run resumes); a result file that does not match its video is reported and redone.
+    Every option is checked, and the results folder tried for writing, before the model runs.
     A clip that is missing, unreadable or over the visual-token budget is reported by name
     and skipped, not scored. Any other error (out of GPU memory, Ctrl-C) stops the run:
     what was written stays, and the same call resumes after it.
@@ -260,21 +334,30 @@ def run_benchmark(model, processor, data_dir: str | os.PathLike, results_dir: st
 
     from .video import probe_video
 
+    check_run_options(answer_type=answer_type, seed=seed, max_retries=max_retries, max_new_tokens=max_new_tokens,
+                      fps=fps, total_pixels=total_pixels)
+    if on_video_done is not None and not callable(on_video_done):
+        raise ValueError(f"on_video_done must be a function of the finished Video, got {on_video_done!r}.")
+    if model_name is not None and not isinstance(model_name, str):
+        raise ValueError(f"model_name must be text (it names the results folder), got {model_name!r}.")
+    name = model_name if model_name is not None else getattr(model, "name_or_path", "") or "model"
+    out_dir = results_folder(results_dir, name, answer_type)
     bench = read_benchmark(data_dir, datasources, limit)
     if not bench.videos and not bench.missing:
         raise BenchmarkDataError(f"{data_dir} holds no usable questions:\n" + bench.describe())
-    name = model_name or getattr(model, "name_or_path", "") or "model"
-    out_dir = results_folder(results_dir, name, answer_type)
+    check_writable(out_dir)
     report = RunReport(out_dir, problems=list(bench.problems))
     report.skipped += [(v.name, f"clip not found in {v.datasource}/clips/") for v in bench.missing]
     bar = tqdm(bench.videos, desc=f"{model_label(name)} · {answer_type}", unit="video", disable=not progress)
     for video in bar:
         target = out_dir / video.datasource / f"{video.video_id}.json"
-        done = _read_done(target) if target.exists() else None
+        done, distrust = _read_done(target, video)
         if done is not None:
             report.resumed.append(video.name)
             report.rows += done
             continue
+        if distrust:
+            report.problems.append(f"{target}: {distrust}; the video is answered again and the file replaced.")
         try:
             probe_video(video.clip)
         except VideoError as exc:
@@ -307,6 +390,8 @@ def run_benchmark(model, processor, data_dir: str | os.PathLike, results_dir: st
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .loading import ALIASES, QUANTIZATIONS, ModelLoadError, default_model, find_adapter, load_model
+
     parser = argparse.ArgumentParser(
         prog="python -m cosmos_nb_utils.evaluation",
         description="Score a model on Cosmos-Reason1-Benchmark questions (the official layout, prompt and "
@@ -324,14 +409,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--datasources", nargs="*", default=None, help="only these datasource folders")
     parser.add_argument("--max-retries", type=int, default=BENCHMARK_MAX_RETRIES,
                         help="retries of an empty answer (official: 10)")
-    parser.add_argument("--quantization", default="auto", help="auto (nf4 on a GPU), nf4, int8, bf16, ...")
+    parser.add_argument("--quantization", default="auto", choices=QUANTIZATIONS, help="auto: nf4 on a GPU")
     parser.add_argument("--adapter", default=None, help="a LoRA adapter saved by `python -m "
                         "cosmos_nb_utils.finetune` (its --out-dir), applied over the model")
     args = parser.parse_args(argv)
+    if args.limit is not None and args.limit < 1:
+        parser.error(f"--limit must be at least 1 question per datasource, got {args.limit} (leave it out for all).")
+    if args.max_retries < 0:
+        parser.error(f"--max-retries must be 0 or more, got {args.max_retries} (official: {BENCHMARK_MAX_RETRIES}).")
+    if args.seed < 0:
+        parser.error(f"--seed must be 0 or more, got {args.seed}.")
 
+    model_id = args.model or default_model()
+    model_id = ALIASES.get(model_id.lower(), model_id)
     try:
+        if args.adapter is not None:
+            find_adapter(args.adapter)
+        # a fine-tuned model's results go to their own folder: <model>+<adapter's out-dir>
+        name = model_id if args.adapter is None else f"{model_label(model_id)}+{adapter_label(args.adapter)}"
         bench = read_benchmark(args.data_dir, args.datasources, args.limit)
-    except BenchmarkDataError as exc:
+        if bench.videos:  # before the model loads: a results folder that cannot be written fails now, not after
+            check_writable(results_folder(args.results_dir, name, args.answer_type))
+    except (BenchmarkDataError, ModelLoadError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(bench.describe())
@@ -339,23 +438,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {args.data_dir} holds no question with a clip to answer.", file=sys.stderr)
         return 2
 
-    from .loading import ALIASES, ModelLoadError, default_model, find_adapter, load_model
-
-    if args.adapter is not None:
-        try:
-            find_adapter(args.adapter)
-        except ModelLoadError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-    model_id = args.model or default_model()
-    model_id = ALIASES.get(model_id.lower(), model_id)
     start = time.perf_counter()
     model, processor = load_model(model_id, args.quantization, adapter=args.adapter)
     adapter_note = f" with adapter {args.adapter}" if args.adapter else ""
     print(f"loaded {model_id}{adapter_note} in {time.perf_counter() - start:.0f} s"
           + (" (the tiny random model: its accuracy is chance)" if model_facts(model).tiny else ""))
-    # a fine-tuned model's results go to their own folder: <model>+<adapter's out-dir>
-    name = model_id if args.adapter is None else f"{model_label(model_id)}+{adapter_label(args.adapter)}"
     report = run_benchmark(model, processor, args.data_dir, args.results_dir, model_name=name,
                            answer_type=args.answer_type, limit=args.limit, datasources=args.datasources,
                            seed=args.seed, max_retries=args.max_retries)

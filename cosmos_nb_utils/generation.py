@@ -117,8 +117,9 @@ def build_inputs(
 
     :func:`ask` and :func:`cosmos_nb_utils.grpo.sample_group` both go through it. Bad files
     and over-budget requests are refused here, before any model runs. With ``fps="auto"``
-    the rate chosen also passes ``fits`` (for example the GPU-memory check) and leaves room
-    for the timestamp band's extra row of tokens.
+    the plan chosen (rate and pixel budget) also passes ``fits`` (for example the GPU-memory
+    check) and leaves room for the timestamp band's extra row of tokens; the messages carry
+    the plan's budget.
     """
 
     def with_band(plan: SamplePlan) -> int:
@@ -132,7 +133,7 @@ def build_inputs(
     if timestamps and max_visual_tokens is not None and with_band(plan) > max_visual_tokens:
         raise BudgetError(f"{plan.summary()}; the timestamp band adds rows: {with_band(plan):,} visual tokens, "
                           f"above the limit of {max_visual_tokens:,}. Lower fps or total_pixels, or trim the clip.")
-    messages = build_messages(question, plan.info.path, fps=plan.fps, total_pixels=total_pixels,
+    messages = build_messages(question, plan.info.path, fps=plan.fps, total_pixels=plan.total_pixels,
                               system=system, reasoning=reasoning)
     return plan, prepare_inputs(processor, messages, timestamps=timestamps)
 
@@ -301,8 +302,10 @@ def ask(
     repetition_penalty 1.05, max_new_tokens 4096; ``official.SAMPLING_SOURCES`` has the
     others); pass any setting to override it, ``seed`` to repeat a run.
     ``timestamps=True`` stamps each sampled frame's time below it (the official overlay).
-    ``decoder`` picks the decoding loop (see :func:`generate`). ``fps="auto"`` (default) samples
-    at the highest rate up to 4 fps that fits ``max_visual_tokens`` (4 fps for every course clip).
+    ``decoder`` picks the decoding loop (see :func:`generate`). ``fps="auto"`` (default) samples at
+    4 fps within ``total_pixels`` when that fits ``max_visual_tokens`` and the GPU (every course clip
+    does); otherwise it shrinks the frames first, then lowers the rate, and says what it chose
+    (:func:`~cosmos_nb_utils.video.plan.plan_sampling`).
     """
     if decoder not in DECODERS:
         raise ValueError(f"decoder must be one of {DECODERS}, not {decoder!r}.")
@@ -313,7 +316,7 @@ def ask(
                                 max_visual_tokens=max_visual_tokens, system=system, reasoning=reasoning,
                                 timestamps=timestamps,
                                 fits=fits_predicate(model, max_new_tokens=settings["max_new_tokens"]))
-    check_gpu_memory(model, plan, int(inputs["input_ids"].shape[1]), settings["max_new_tokens"], total_pixels)
+    check_gpu_memory(model, plan, int(inputs["input_ids"].shape[1]), settings["max_new_tokens"], plan.total_pixels)
     with track_gpu_peak(model.device) as peak:  # the model's device: a CPU model on a GPU machine has no GPU peak
         text, new_tokens, ttft, total = generate(model, processor, inputs, stream=stream, seed=seed,
                                                  decoder=decoder, **settings)

@@ -36,28 +36,53 @@ def load_results(results_dir: str | os.PathLike, problems: list[str] | None = No
     Each row gets ``_model`` and ``_answer_type`` (from ``<model>/<answer_type>/<datasource>/``
     when the path has them; the answer type is otherwise read from the prompt), ``_index``
     (its position in its file) and ``_seconds`` when the course's timing file is there.
-    Files that are not result lists are reported in ``problems``.
+    Files that are not result lists (not UTF-8, not JSON, too deeply nested) and rows that do not
+    follow the result schema (:func:`row_problem`) are reported in ``problems`` and skipped; a question
+    found again under another folder (the same run copied twice) is counted once, and reported.
     """
     root = Path(results_dir)
     if not root.is_dir():
         raise FileNotFoundError(f"No results folder at {root}: run run_benchmark() or the official harness first.")
     problems = [] if problems is None else problems
     timings = _load_timings(root)
-    rows = []
+    rows, first_file = [], {}
     for path in sorted(root.glob("**/*.json")):
+        if not path.is_file():
+            continue
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as exc:
             problems.append(f"{path}: not readable JSON ({exc}); skipped.")
+            continue
+        except UnicodeDecodeError as exc:
+            problems.append(f"{path}: not UTF-8 text (byte {exc.start}); skipped.")
+            continue
+        except RecursionError:
+            problems.append(f"{path}: JSON nested too deeply to read; skipped.")
             continue
         if not isinstance(data, list):
             problems.append(f"{path}: expected a list of results, got {type(data).__name__}; skipped.")
             continue
         parts = path.relative_to(root).parts
         model, answer_type = (parts[-4], parts[-3]) if len(parts) >= 4 else ("", "")
+        bad = [(index, why) for index, item in enumerate(data) if (why := row_problem(item))]
+        if bad:
+            index, why = bad[0]
+            problems.append(f"{path}: {len(bad)} of its {len(data)} rows do not follow the result schema (row "
+                            f"{index}: {why}); those rows skipped.")
+        bad_rows = {index for index, _ in bad}
         for index, item in enumerate(data):
-            if not isinstance(item, dict) or "is_correct" not in item:
+            if index in bad_rows:
                 continue
+            seen = (model or "model", answer_type or _answer_type_of(item.get("prompt")), item["datasource"],
+                    item["video_id"], index)
+            if seen in first_file:
+                if first_file[seen] != path:
+                    problems.append(f"{path}: the same model, mode and question as {first_file[seen]} (a copy of "
+                                    "the same run?); counted once.")
+                    first_file[seen] = path  # one message per file
+                continue
+            first_file[seen] = path
             row = dict(item)
             row["_model"] = model or "model"
             row["_answer_type"] = answer_type or _answer_type_of(item.get("prompt"))
@@ -70,10 +95,35 @@ def load_results(results_dir: str | os.PathLike, problems: list[str] | None = No
     return rows
 
 
+def row_problem(row) -> str | None:
+    """Why ``row`` is not a result the scorer can count (the official schema's types), or None.
+
+    ``is_correct`` must be true or false (the text "false" is not), ``datasource`` and ``video_id``
+    text, and ``answer``, ``reasoning``, ``full_response`` text where present; ``prompt`` a chat list or text.
+    """
+    if not isinstance(row, dict):
+        return f"a result must be an object, got {type(row).__name__}"
+    if not isinstance(row.get("is_correct"), bool):
+        return f"'is_correct' must be true or false, got {row.get('is_correct')!r}"
+    for key in ("datasource", "video_id"):
+        if not isinstance(row.get(key), str):
+            return f"{key!r} must be text, got {row.get(key)!r}"
+    for key in ("answer", "reasoning", "full_response"):
+        if key in row and not isinstance(row[key], str):
+            return f"{key!r} must be text, got {type(row[key]).__name__}"
+    if "prompt" in row and not isinstance(row["prompt"], str | list):
+        return f"'prompt' must be a chat list or text, got {type(row['prompt']).__name__}"
+    return None
+
+
 def _load_timings(root: Path) -> dict[tuple, float]:
     found = {}
     for path in root.glob(f"**/{TIMINGS_FILE}"):
-        for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue  # timings are optional: a damaged file only loses the seconds column
+        for line in text.splitlines():
             try:
                 t = json.loads(line)
                 found[(str(path.parent), t["datasource"], t["video_id"], t["index"])] = float(t["seconds"])
@@ -86,13 +136,16 @@ def _prompt_text(prompt) -> str:
     """The user text of a stored prompt (the chat list of the official run, or a plain string)."""
     if isinstance(prompt, str):
         return prompt
+    if not isinstance(prompt, list):
+        return ""
     texts = []
-    for message in prompt or []:
+    for message in prompt:
         content = message.get("content") if isinstance(message, dict) else None
         if isinstance(content, str) and message.get("role") == "user":
             texts.append(content)
         elif isinstance(content, list):
-            texts += [c.get("text", "") for c in content if isinstance(c, dict) and c.get("type") == "text"]
+            texts += [c["text"] for c in content
+                      if isinstance(c, dict) and c.get("type") == "text" and isinstance(c.get("text"), str)]
     return "\n".join(texts)
 
 

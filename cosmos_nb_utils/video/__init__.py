@@ -33,7 +33,7 @@ from .checks import (
     BudgetError,
     VideoError,
 )
-from .codec import READABLE_MIN_SIDE, write_video
+from .codec import MAX_ENCODED_SIDE, READABLE_MIN_SIDE, write_video
 from .edits import EDIT_MEMORY_BYTES, burn_timestamps, reencode_video, reverse_video, trim_video
 from .frames import frames_at, read_frames, sampled_frames
 from .plan import SamplePlan, plan_sampling
@@ -42,7 +42,7 @@ from .sources import MAX_DOWNLOAD_BYTES, cache_dir, find_assets, resolve_video, 
 
 __all__ = [
     "AUTO", "DEFAULT_FPS", "DEFAULT_TOTAL_PIXELS", "EDIT_MEMORY_BYTES", "FACTOR", "MAX_ASPECT",
-    "MAX_CONVERTED_FPS", "MAX_DOWNLOAD_BYTES", "MAX_FRAME_PIXELS", "MAX_VISUAL_TOKENS", "MERGE",
+    "MAX_CONVERTED_FPS", "MAX_DOWNLOAD_BYTES", "MAX_ENCODED_SIDE", "MAX_FRAME_PIXELS", "MAX_VISUAL_TOKENS", "MERGE",
     "MIN_FRAME_PIXELS", "PATCH", "READABLE_MIN_SIDE", "READER_TIMEOUT_S", "TEMPORAL_PATCH", "WRITABLE_SUFFIXES",
     "BudgetError", "SamplePlan", "VideoError", "VideoInfo",
     "burn_timestamps", "cache_dir", "find_assets", "frames_at", "plan_sampling", "probe_video", "read_frames",

@@ -14,7 +14,7 @@ from pathlib import Path
 # The official Cosmos-Reason1 defaults: 4 frames per second, ~8k visual tokens.
 DEFAULT_FPS = 4.0
 DEFAULT_TOTAL_PIXELS = 8192 * 28 * 28
-# fps="auto": the highest rate up to DEFAULT_FPS whose plan fits the limits.
+# fps="auto": DEFAULT_FPS with smaller frames, then a lower rate, until the plan fits the limits (video.plan).
 AUTO = "auto"
 # Refuse inputs above this many visual tokens (1.5x the official budget). For scale: a clip
 # that fills the official budget is already above 8 GiB in all with the default 4-bit loading
@@ -113,6 +113,11 @@ def _check_destination(dst, *sources: Path) -> Path:
         )
     if path.is_dir():
         raise ValueError(f"dst={str(dst)!r} is a folder; give a file name inside it, e.g. {path / 'clip.mp4'}.")
+    above = next(p for p in path.parents if p.exists() or p == p.parent)
+    if above.exists() and not above.is_dir():
+        raise ValueError(f"dst={str(dst)!r} cannot be written: {above} is a file, not a folder. Choose another "
+                         "place, e.g. work_dir() / 'edited.mp4'.")
+    _check_writable_folder(path.parent, dst)
     for src in sources:
         same = path.resolve() == src.resolve() or (path.exists() and src.exists() and os.path.samefile(path, src))
         if same:
@@ -121,6 +126,18 @@ def _check_destination(dst, *sources: Path) -> Path:
                 "Write to another file, e.g. work_dir() / 'edited.mp4'."
             )
     return path
+
+
+def _check_writable_folder(folder: Path, dst) -> None:
+    """Make ``folder`` and write a test file in it: a place the writer cannot use fails here, named."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise ValueError(f"dst={str(dst)!r} cannot be written ({exc.strerror or type(exc).__name__} in {folder}). "
+                         "Choose a folder you can write to, e.g. work_dir() / 'edited.mp4'.") from None
 
 
 def _check_rate(fps, name: str = "fps") -> Fraction:

@@ -20,6 +20,8 @@ from .checks import VideoError, _check_destination, _check_rate, _fix_hint
 # Re-encoded clips get at least this many pixels on their short side: decord cannot
 # read some narrow frames (16, 48 or 72 pixels wide, for example).
 READABLE_MIN_SIDE = 112
+# libx264 refuses frames with a side longer than this (16,384 wrote here, 16,400 did not).
+MAX_ENCODED_SIDE = 16384
 
 
 def _frame_times(path: Path) -> list[int] | None:
@@ -108,6 +110,9 @@ class _Writer:
     def write(self, frame: np.ndarray) -> None:
         if self.stream is None:
             self.height, self.width = frame.shape[0] // 2 * 2, frame.shape[1] // 2 * 2  # yuv420p: even sides
+            if max(self.height, self.width) > MAX_ENCODED_SIDE:
+                raise VideoError(f"{self.path}: frames of {self.width}x{self.height} pixels are larger than H.264 "
+                                 f"takes ({MAX_ENCODED_SIDE:,} pixels a side). Crop or scale the clip first.")
             self.stream = self.container.add_stream("libx264", rate=self.fps)
             self.stream.width, self.stream.height, self.stream.pix_fmt = self.width, self.height, "yuv420p"
             self.stream.options = {"crf": str(self.crf), "preset": "medium", "threads": "1"}

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from .checks import VideoError, _check_destination, _fix_hint, _seconds
+from .checks import MAX_ASPECT, VideoError, _check_destination, _fix_hint, _seconds
 from .codec import _frame_times, _iter_frames, _transcode, _Writer
 from .probe import VideoInfo, _scan, _steady_rate, _trim_range, probe_video
 from .sources import resolve_video
@@ -58,7 +58,8 @@ def trim_video(src: str | os.PathLike, dst: str | os.PathLike, start: float, end
         raise VideoError(f"start={start:g} s is past the end of {info.name} ({info.duration:.2f} s).")
     a, b = _trim_range(info, start, end)
     if b - a < 2:
-        raise VideoError(f"{start:g}-{end:g} s holds fewer than 2 frames of {info.name}; choose a longer span.")
+        span = f"{start:g}-{end:g} s" if end is not None else f"{start:g} s to the end ({info.duration:.2f} s)"
+        raise VideoError(f"{span} holds fewer than 2 frames of {info.name}; choose a longer span.")
     with _Writer(dst, Fraction(info.fps).limit_denominator(1001)) as writer:
         for _, array in _iter_frames(info.path, a, b):
             writer.write(array)
@@ -105,6 +106,10 @@ def reencode_video(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
         raise VideoError(f"No such video file: {path}.")
     dst = _check_destination(dst, path)
     scan = _scan(path, lenient=True)
+    long, short = max(scan.width, scan.height), min(scan.width, scan.height)
+    if long / short > MAX_ASPECT:  # growing its short side to 112 pixels would make a frame no encoder takes
+        raise VideoError(f"{path} is {scan.width}x{scan.height}: more elongated than the model accepts (aspect "
+                         f"ratio {MAX_ASPECT}), so re-encoding cannot make it usable. Crop it to a more usual shape.")
     _transcode(path, dst, _steady_rate(scan), scan.rotation)
     return dst
 

@@ -98,6 +98,7 @@ _RATES = sorted({round(r, 2) for r in [*np.arange(1, 4.01, 0.25), *np.arange(0.1
 
 
 def _highest_fitting(info, total_pixels, max_visual_tokens, fits, below: float | None = None) -> SamplePlan | None:
+    """The highest rate (below ``below``) whose plan at ``total_pixels`` fits; None if none does."""
     top = min(DEFAULT_FPS, info.fps)
     rates = [top] + [r for r in _RATES if r < top]
     for rate in rates:
@@ -106,6 +107,38 @@ def _highest_fitting(info, total_pixels, max_visual_tokens, fits, below: float |
         plan = _plan(info, rate, total_pixels)
         if _fits(plan, max_visual_tokens, fits):
             return plan
+    return None
+
+
+# Budgets fps="auto" tries below the one asked for, largest first: multiples of 128 visual tokens (round numbers
+# to repeat), down to 128 * 28 * 28, qwen-vl-utils' per-frame floor, where frames stop shrinking.
+_BUDGET_STEP_TOKENS = 128
+
+
+def _budgets(total_pixels: float) -> list[float]:
+    tokens = int(total_pixels // (FACTOR * FACTOR)) // _BUDGET_STEP_TOKENS * _BUDGET_STEP_TOKENS
+    lower = [k * FACTOR * FACTOR for k in range(tokens, _BUDGET_STEP_TOKENS - 1, -_BUDGET_STEP_TOKENS)]
+    return [total_pixels] + [b for b in lower if b < total_pixels]
+
+
+def _auto_plan(info: VideoInfo, total_pixels: float, max_visual_tokens, fits) -> SamplePlan | None:
+    """fps="auto": smaller frames first, then a lower rate.
+
+    At the highest rate (up to 4 fps and the clip's own) the largest budget up to ``total_pixels``
+    that fits is taken; only when even the smallest frames (qwen-vl-utils' per-frame floor) do not
+    fit at that rate is the rate lowered. This is what qwen-vl-utils' own design does with a long clip
+    (a fixed budget shared by more frames shrinks each, down to the floor), and the official RL
+    recipe samples small frames too (max_pixels 81,920 at fps 1): time coverage is kept before detail.
+    """
+    top = min(DEFAULT_FPS, info.fps)
+    budgets = _budgets(total_pixels)
+    for rate in [top] + [r for r in _RATES if r < top]:
+        if not _fits(_plan(info, rate, budgets[-1]), max_visual_tokens, fits):
+            continue  # even the smallest frames do not fit at this rate
+        for budget in budgets:
+            plan = _plan(info, rate, budget)
+            if _fits(plan, max_visual_tokens, fits):
+                return plan
     return None
 
 
@@ -124,7 +157,7 @@ def _advice(info: VideoInfo, fps: float, total_pixels: float, max_visual_tokens,
     if seconds:
         options.append(f"trim the clip to {seconds:g} s or less (e.g. trim_video(clip, work_dir() / 'part.mp4', "
                        f"0, {seconds:g})) and keep fps={fps:g}")
-    options.append("pass fps=\"auto\" to let the course pick the highest rate that fits")
+    options.append("pass fps=\"auto\" to let the course shrink the frames, then lower the rate, until it fits")
     return "; ".join(options) + ". Raise max_visual_tokens only on a large GPU."
 
 
@@ -162,10 +195,12 @@ def plan_sampling(
     number, per-frame pixel budget ``total_pixels / frames * 2`` between a floor
     and a ceiling, sides rounded to multiples of 28). Raises :class:`BudgetError`
     when the cost exceeds ``max_visual_tokens`` (``None`` disables the check), with
-    advice that was checked to fit. ``fps="auto"`` picks the highest rate up to 4 fps
-    (and up to the clip's own) that fits, and prints one line when that is not 4 fps. ``fits``
-    is an extra test a plan must pass (for example a GPU-memory estimate): with
-    ``fps="auto"`` rates it rejects are skipped; with a fixed fps a rejection raises.
+    advice that was checked to fit. ``fps="auto"`` takes the highest rate up to 4 fps (and up
+    to the clip's own) and, when that does not fit, first lowers the pixel budget (smaller frames, down
+    to qwen-vl-utils' per-frame floor), then the rate (:func:`_auto_plan`); it prints one line when it
+    chose anything but 4 fps at ``total_pixels``. ``fits`` is an extra test a plan must pass (for
+    example a GPU-memory estimate): with ``fps="auto"`` plans it rejects are skipped; with a fixed
+    fps a rejection raises.
     """
     fps = _check_fps(fps)
     total_pixels = _check_total_pixels(total_pixels)
@@ -174,16 +209,20 @@ def plan_sampling(
         raise ValueError(f"fits must be a function taking a SamplePlan and returning True or False, got {fits!r}.")
     info = video if isinstance(video, VideoInfo) else probe_video(video)
     if fps == AUTO:
-        plan = _highest_fitting(info, total_pixels, max_visual_tokens, fits)
+        plan = _auto_plan(info, total_pixels, max_visual_tokens, fits)
         if plan is None:
-            span = _longest_fitting_span(info, min(DEFAULT_FPS, info.fps), total_pixels, max_visual_tokens, fits)
+            span = _longest_fitting_span(info, min(DEFAULT_FPS, info.fps), MIN_FRAME_PIXELS, max_visual_tokens, fits)
             cut = f" Trim it to {span:g} s or less (trim_video) first." if span else " Trim it (trim_video) first."
             raise BudgetError(f"{info.name} ({info.duration:.0f} s) does not fit the limits at any rate "
-                              f"down to {_RATES[-1]:g} fps.{cut}")
-        if plan.fps != DEFAULT_FPS:  # the official rate needs no notice; anything else is said once per call
-            limit = "the clip's own rate" if plan.fps == info.fps else "the highest rate that fits"
-            print(f"fps=\"auto\": {plan.fps:g} fps for {info.name} ({limit}: {plan.num_frames} frames, "
-                  f"{plan.visual_tokens:,} visual tokens).")
+                              f"down to {_RATES[-1]:g} fps, even at the smallest frames.{cut}")
+        smaller = plan.total_pixels < total_pixels
+        if plan.fps != DEFAULT_FPS or smaller:  # the official settings need no notice; anything else is said once
+            budget = f" and total_pixels={int(plan.total_pixels) // (FACTOR * FACTOR)} * 28 * 28" if smaller else ""
+            why = ("smaller frames to fit" if plan.fps == min(DEFAULT_FPS, info.fps) else
+                   "the smallest frames did not fit at a higher rate") if smaller else (
+                   "the clip's own rate" if plan.fps == info.fps else "the highest rate that fits")
+            print(f"fps=\"auto\": {plan.fps:g} fps{budget} for {info.name} ({why}: {plan.num_frames} frames at "
+                  f"{plan.width}x{plan.height}, {plan.visual_tokens:,} visual tokens).")
         return plan
     if fps > info.fps + 1e-6:
         raise VideoError(
