@@ -6,7 +6,9 @@
 For each compute path (bf16 under an 8 GB cap; fp16 with the vision encoder in float32 under the T4's
 15 GiB, forced on a bf16 GPU) the 7B is loaded in 4 bit by the course's ``load_model``, LoRA is added by
 ``training.add_lora`` (rank 16, the language model's projections) and one arrow-of-time question about
-``assets/ball_bounce.mp4`` (GRPO's default video settings) is rolled out by ``grpo_train.rollout`` (the
+``assets/ball_bounce.mp4`` (GRPO's default video settings: NVIDIA's RL example's 1 fps and 81,920 pixels a
+frame since grpo8; the runs before it used 4 fps and the course budget, 1,728 visual tokens) is rolled out
+by ``grpo_train.rollout`` (the
 graph decoder, one answer after another, with the base model's log-probs for the KL) and updated by
 ``grpo_train.policy_update`` (each answer re-scored with gradients, one at a time), for each
 (new tokens, group size) in ``--grid``. Random weights never stop early: every answer runs to the cap.
@@ -29,6 +31,7 @@ import torch
 from common import DEFAULT_CKPT, ROOT, build_random_checkpoint, environment
 from sft_memory import UsedSampler
 
+from cosmos_nb_utils.grpo import LOGPROB_CHUNK
 from cosmos_nb_utils.grpo_train import GRPOSettings, policy_update, predict_grpo_memory, rollout
 from cosmos_nb_utils.loading import load_model
 from cosmos_nb_utils.memory import GIB, track_gpu_peak
@@ -53,7 +56,8 @@ def measure(peft_model, processor, ex: Example, new_tokens: int, group: int, opt
     cuda = torch.cuda.is_available()
     if cuda:
         torch.cuda.empty_cache()
-    row = {"new_tokens": new_tokens, "group_size": group}
+    row = {"new_tokens": new_tokens, "group_size": group, "fps": settings.fps, "max_pixels": settings.max_pixels,
+           "logprob_chunk": LOGPROB_CHUNK}
     try:
         for phase in ("rollout", "logprob_pass"):
             sampler = UsedSampler() if cuda else None

@@ -75,7 +75,8 @@ def sft_rows(name: str) -> list[dict]:
 
 
 GRPO_VIDEO = {
-    "compute (card cap)": "card", "new tokens": "new_tokens", "group": "group_size", "result": "result",
+    "compute (card cap)": "card", "rollout video": "video", "log-probs": "logits", "new tokens": "new_tokens",
+    "group": "group_size", "result": "result",
     "rollout s": "rollout_s", "rollout peak allocated GiB": "rollout_peak_allocated_gib",
     "rollout NVML process GiB": "rollout_nvml_process_gib", "log-prob pass s": "logprob_pass_s",
     "log-prob pass peak allocated GiB": "logprob_pass_peak_allocated_gib",
@@ -86,10 +87,17 @@ GRPO_VIDEO = {
 def grpo_video_rows() -> list[dict]:
     """The GRPO-on-video points (benchmarks/grpo_video_memory.py), with blanks where a phase did not run."""
     out = []
-    for name in ("grpo-video-bf16.json", "grpo-video-bf16-g8.json", "grpo-video-fp16.json"):
+    # The first runs sampled the SFT/eval video (4 fps, the course budget: 1,728 visual tokens) and scored the
+    # whole completion's logits at once; grpo-video-rl-*.json the RL example's (1 fps, 81,920 pixels a frame:
+    # 273 visual tokens) with the log-probs in chunks of 128 positions.
+    for name in ("grpo-video-bf16.json", "grpo-video-bf16-g8.json", "grpo-video-fp16.json",
+                 "grpo-video-rl-bf16.json", "grpo-video-rl-fp16.json"):
         for r in rows(name):
             row = {k: r.get(k, "-") for k in GRPO_VIDEO.values()}
             row["card"] = f"{r['path']} ({r['card_gib']:g} GB)"
+            row["video"] = (f"{r['fps']:g} fps, max {r['max_pixels']:,} px/frame" if "fps" in r
+                            else "4 fps, course budget")
+            row["logits"] = f"chunks of {r['logprob_chunk']}" if "logprob_chunk" in r else "whole completion"
             out.append(row)
     return out
 

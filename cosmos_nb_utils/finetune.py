@@ -3,7 +3,10 @@
     python -m cosmos_nb_utils.finetune --data-dir D --out-dir A [--model tiny|cosmos|qwen|PATH]
         [--steps N] [--seed S] [--lr LR] [--rank R] [--alpha ALPHA] [--grad-accum K] [--save-every M]
         [--fps F] [--total-pixels P] [--adapter INIT] [--method sft|grpo]
-        [--group-size G] [--max-new-tokens M] [--updates U]      (GRPO: cosmos_nb_utils.grpo_train)
+        [--group-size G] [--max-new-tokens M] [--updates U] [--max-pixels P]  (GRPO: cosmos_nb_utils.grpo_train)
+
+Video defaults differ by method: SFT samples as the course evaluates (4 fps, the course budget); GRPO as
+NVIDIA's RL example's rollout (1 fps, at most 81,920 pixels a frame: ``official.RL_RECIPE``). Flags override.
 
 ``D`` holds ``<datasource>/<datasource>_benchmark_qa_pairs.json`` and ``<datasource>/clips/``
 (:mod:`cosmos_nb_utils.training_data`). Every row is checked before the model loads; a bad row, or a
@@ -22,7 +25,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from .official import BENCHMARK_FPS
+from .official import BENCHMARK_FPS, RL_RECIPE
 from .training import TrainConfig
 from .video.checks import DEFAULT_TOTAL_PIXELS, FACTOR
 
@@ -30,7 +33,8 @@ from .video.checks import DEFAULT_TOTAL_PIXELS, FACTOR
 def _train_sft(model, processor, examples, config, out_dir, args):
     from .sft import train_sft
 
-    return train_sft(model, processor, examples, config, out_dir, fps=args.fps, total_pixels=args.total_pixels,
+    fps = float(BENCHMARK_FPS) if args.fps is None else args.fps
+    return train_sft(model, processor, examples, config, out_dir, fps=fps, total_pixels=args.total_pixels,
                      adapter=args.adapter)
 
 
@@ -38,8 +42,9 @@ def grpo_settings(args):
     """The GRPO settings of the command line (checked here, before the data or the model load)."""
     from .grpo_train import GRPOSettings
 
+    video = {"fps": args.fps, "max_pixels": args.max_pixels}
     return GRPOSettings(group_size=args.group_size, max_new_tokens=args.max_new_tokens, updates=args.updates,
-                        fps=args.fps, total_pixels=args.total_pixels)
+                        total_pixels=args.total_pixels, **{k: v for k, v in video.items() if v is not None})
 
 
 def _train_grpo(model, processor, examples, config, out_dir, args):
@@ -84,7 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="examples per optimizer step (batches of one)")
     p.add_argument("--save-every", type=_positive(int), default=defaults.save_every,
                    help="optimizer steps between checkpoints")
-    p.add_argument("--fps", type=_positive(float), default=float(BENCHMARK_FPS), help="video frames per second")
+    p.add_argument("--fps", type=_positive(float), default=None,
+                   help=f"video frames per second (default: SFT {BENCHMARK_FPS}, GRPO {RL_RECIPE['video fps']}, "
+                   "NVIDIA's RL example's)")
     p.add_argument("--total-pixels", type=_positive(int), default=DEFAULT_TOTAL_PIXELS,
                    help=f"vision budget per clip in pixels (default {DEFAULT_TOTAL_PIXELS // FACTOR**2} * 28 * 28)")
     p.add_argument("--adapter", default=None, help="start from this saved adapter instead of a fresh one")
@@ -99,6 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "how many answers it cut)")
     p.add_argument("--updates", type=_positive(int), default=grpo.updates,
                    help="GRPO: optimizer steps on each sampled batch (default 1: on-policy)")
+    p.add_argument("--max-pixels", type=_positive(int), default=None,
+                   help=f"GRPO: pixels per frame at most (default {grpo.max_pixels:,}, NVIDIA's RL example's)")
     return p
 
 
@@ -113,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
                              grad_accum=args.grad_accum, save_every=args.save_every, seed=args.seed)
         if args.method == "grpo":
             grpo_settings(args)
+        elif args.max_pixels is not None:
+            raise ValueError("--max-pixels is a GRPO setting (the rollout's per-frame cap); SFT takes --total-pixels.")
         if args.adapter is not None:
             find_adapter(args.adapter)
         examples = load_examples(args.data_dir)

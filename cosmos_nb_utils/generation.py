@@ -112,6 +112,7 @@ def build_inputs(
     reasoning: bool = True,
     timestamps: bool = False,
     fits: Callable[[SamplePlan], bool] | None = None,
+    max_pixels: int | None = None,
 ) -> tuple[SamplePlan, BatchFeature]:
     """Check the video, plan its cost, and build the model's inputs: the one input path of the course.
 
@@ -119,7 +120,8 @@ def build_inputs(
     and over-budget requests are refused here, before any model runs. With ``fps="auto"``
     the plan chosen (rate and pixel budget) also passes ``fits`` (for example the GPU-memory
     check) and leaves room for the timestamp band's extra row of tokens; the messages carry
-    the plan's budget.
+    the plan's budget. ``max_pixels``: a per-frame cap (GRPO's rollout: NVIDIA's RL example's
+    81,920, ``official.RL_RECIPE``), planned and sent to qwen-vl-utils alike.
     """
 
     def with_band(plan: SamplePlan) -> int:
@@ -129,12 +131,12 @@ def build_inputs(
     checks = [c for c in (fits, (lambda p: with_band(p) <= max_visual_tokens)
                           if timestamps and max_visual_tokens is not None else None) if c is not None]
     auto_fits = (lambda p: all(check(p) for check in checks)) if checks and str(fps).strip().lower() == AUTO else None
-    plan = plan_sampling(video, fps, total_pixels, max_visual_tokens, fits=auto_fits)
+    plan = plan_sampling(video, fps, total_pixels, max_visual_tokens, fits=auto_fits, max_pixels=max_pixels)
     if timestamps and max_visual_tokens is not None and with_band(plan) > max_visual_tokens:
         raise BudgetError(f"{plan.summary()}; the timestamp band adds rows: {with_band(plan):,} visual tokens, "
                           f"above the limit of {max_visual_tokens:,}. Lower fps or total_pixels, or trim the clip.")
     messages = build_messages(question, plan.info.path, fps=plan.fps, total_pixels=plan.total_pixels,
-                              system=system, reasoning=reasoning)
+                              system=system, reasoning=reasoning, max_pixels=max_pixels)
     return plan, prepare_inputs(processor, messages, timestamps=timestamps)
 
 

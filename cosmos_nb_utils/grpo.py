@@ -26,32 +26,55 @@ LOSS_AGGREGATIONS = ("token-mean", "seq-mean-token-mean", "dr-grpo")
 ROLLOUT_MAX_NEW_TOKENS = SAMPLING_SOURCES["benchmark"]["max_new_tokens"]
 
 
+# Completion positions scored at once: lm_head, log-softmax and gather run on this many positions at a time,
+# so the float32 logits held are chunk x vocabulary (~78 MB for the 7B's 152k entries), not completion x vocabulary.
+LOGPROB_CHUNK = 128
+
+
+def _chunk_logprobs(head: nn.Module, hidden: torch.Tensor, targets: torch.Tensor, temperature: float) -> torch.Tensor:
+    logits = head(hidden).float() / temperature
+    return torch.log_softmax(logits, dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+
+
 def completion_logprobs(model, sequences: torch.Tensor, prompt_len: int, *, temperature: float = 1.0,
-                        **prompt_inputs) -> torch.Tensor:
+                        chunk: int = LOGPROB_CHUNK, **prompt_inputs) -> torch.Tensor:
     """Per-token log-probabilities of each completion (the rows of ``sequences`` after ``prompt_len``).
 
     ``prompt_inputs`` is the processor batch of the one shared prompt. Completions are
-    scored one at a time, keeping logits only for the completion's positions: a 7B's
-    logits over its 152k-token vocabulary for a whole group at once would not fit a small GPU.
+    scored one at a time: the decoder runs once for its hidden states, then ``lm_head``,
+    log-softmax and gather run on ``chunk`` positions at a time, so the full-vocabulary
+    float32 logits of a long completion never exist at once. With gradients each chunk runs
+    under ``torch.utils.checkpoint``: backward recomputes its logits instead of keeping them.
     The logits are divided by the sampling ``temperature`` first, as TRL and cosmos-rl do,
     so the probabilities are those the answers were sampled from.
     Returns a (group, completion_length) tensor.
     """
+    from torch.utils.checkpoint import checkpoint
+
     if not isinstance(temperature, (int, float)) or not temperature > 0:
         raise ValueError(f"temperature must be a positive number (the sampling temperature), got {temperature!r}.")
     if not isinstance(prompt_len, int) or not 0 < prompt_len < sequences.shape[1]:
         raise ValueError(f"prompt_len must be between 1 and the sequence length - 1, got {prompt_len!r}.")
+    if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
+        raise ValueError(f"chunk must be a whole number >= 1 (completion positions scored at once), got {chunk!r}.")
     length = sequences.shape[1]
     extra = {k: v for k, v in prompt_inputs.items() if k not in ("input_ids", "attention_mask")}
     if "mm_token_type_ids" in extra:  # completions are text (type 0)
         types = extra["mm_token_type_ids"]
         extra["mm_token_type_ids"] = torch.cat([types, types.new_zeros(1, length - types.shape[1])], dim=1)
+    head = model.get_output_embeddings()
     rows = []
     for row in sequences.split(1):
-        logits = model(input_ids=row, attention_mask=torch.ones_like(row), logits_to_keep=length - prompt_len + 1,
-                       **extra).logits[:, :-1]
-        logp = torch.log_softmax(logits.float() / temperature, dim=-1)
-        rows.append(logp.gather(-1, row[:, prompt_len:].unsqueeze(-1)).squeeze(-1))
+        hidden = model.model(input_ids=row, attention_mask=torch.ones_like(row), use_cache=False, **extra)[0]
+        hidden, targets = hidden[:, prompt_len - 1: length - 1], row[:, prompt_len:]
+        parts = []
+        for start in range(0, length - prompt_len, chunk):
+            h, t = hidden[:, start: start + chunk], targets[:, start: start + chunk]
+            if torch.is_grad_enabled() and h.requires_grad:
+                parts.append(checkpoint(_chunk_logprobs, head, h, t, temperature, use_reentrant=False))
+            else:
+                parts.append(_chunk_logprobs(head, h, t, temperature))
+        rows.append(torch.cat(parts, dim=1))
     return torch.cat(rows)
 
 
@@ -274,7 +297,8 @@ class Group:
 def sample_group(model, processor, question: str, video, *, group_size: int = RL_RECIPE["group size (n_generation)"],
                  max_new_tokens: int = ROLLOUT_MAX_NEW_TOKENS, seed: int | None = 0, fps: float = DEFAULT_FPS,
                  total_pixels: int = DEFAULT_TOTAL_PIXELS, max_visual_tokens: int | None = MAX_VISUAL_TOKENS,
-                 system: str | None = None, reasoning: bool = True, preset: str = "rl rollout") -> Group:
+                 system: str | None = None, reasoning: bool = True, preset: str = "rl rollout",
+                 max_pixels: int | None = None) -> Group:
     """Sample ``group_size`` answers to one video question (GRPO's rollout).
 
     The inputs go through :func:`~cosmos_nb_utils.generation.build_inputs`, as for ``ask``.
@@ -298,7 +322,8 @@ def sample_group(model, processor, question: str, video, *, group_size: int = RL
         raise ValueError(f"max_new_tokens must be a whole number >= 1, got {max_new_tokens!r}.")
     settings = sampling_settings(model, preset, max_new_tokens=max_new_tokens)
     _, inputs = build_inputs(processor, question, video, fps=fps, total_pixels=total_pixels,
-                             max_visual_tokens=max_visual_tokens, system=system, reasoning=reasoning)
+                             max_visual_tokens=max_visual_tokens, system=system, reasoning=reasoning,
+                             max_pixels=max_pixels)
     inputs = inputs.to(model.device)
     # A sampled vision placeholder would be mistaken for video input when the group is re-scored.
     cfg = model.config

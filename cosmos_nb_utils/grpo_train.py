@@ -35,9 +35,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .grpo import ROLLOUT_MAX_NEW_TOKENS, Group, clipped_surrogate_loss, completion_logprobs, sample_group
+from .grpo import (
+    LOGPROB_CHUNK,
+    ROLLOUT_MAX_NEW_TOKENS,
+    Group,
+    clipped_surrogate_loss,
+    completion_logprobs,
+    sample_group,
+)
 from .official import (
-    BENCHMARK_FPS,
     COSMOS_RL_ADVANTAGE,
     RL_RECIPE,
     RL_SYSTEM,
@@ -68,8 +74,9 @@ class GRPOSettings:
     clip_eps: float = RL_RECIPE["clip epsilon (low, high)"][0]
     kl_beta: float = RL_RECIPE["kl_beta"]
     updates: int = 1
-    fps: float = float(BENCHMARK_FPS)  # the rate the course evaluates at; the recipe sampled 1 fps, smaller frames
-    total_pixels: int = DEFAULT_TOTAL_PIXELS
+    fps: float = float(RL_RECIPE["video fps"])  # NVIDIA's RL example's rollout video (cosmos_grpo.py FPS)
+    total_pixels: int = DEFAULT_TOTAL_PIXELS  # the course's budget per clip; at 1 fps the per-frame cap binds first
+    max_pixels: int | None = RL_RECIPE["max_pixels per frame"]  # cosmos_grpo.py MAX_PIXELS; None: the budget only
     reasoning: bool = True  # the RL prompt asks for <think> and <answer>; False: letter mode
     measure_kl: bool = True
 
@@ -83,6 +90,8 @@ class GRPOSettings:
         whole("max_new_tokens", 1)
         whole("updates", 1)
         whole("total_pixels", 1)
+        if self.max_pixels is not None:
+            whole("max_pixels", 28 * 28)
         for name in ("clip_eps", "kl_beta", "fps"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
@@ -157,7 +166,8 @@ def rollout(model, processor, example: Example, settings: GRPOSettings, *, seed:
     policy.eval()  # sampling: no dropout
     group = sample_group(policy, processor, question_text(example, settings.reasoning), example.clip, system=RL_SYSTEM,
                          group_size=settings.group_size, max_new_tokens=settings.max_new_tokens, seed=seed,
-                         fps=settings.fps, total_pixels=settings.total_pixels, reasoning=settings.reasoning)
+                         fps=settings.fps, total_pixels=settings.total_pixels, reasoning=settings.reasoning,
+                         max_pixels=settings.max_pixels)
     texts = group.texts
     rewards = np.array([float(reward_fn(t, example.key)) for t in texts])
     bad = [i for i, r in enumerate(rewards) if not math.isfinite(r)]
@@ -273,7 +283,8 @@ def grpo_step(model, processor, optimizer: torch.optim.Optimizer, prompts: Seque
 
 
 GRPO_LOG = "grpo_log.jsonl"
-# The completion's logits in the compute dtype (2 bytes), their float32 copy and its log-softmax (4 + 4).
+# One chunk's logits (grpo.LOGPROB_CHUNK positions) in the compute dtype (2 bytes), their float32 copy and its
+# log-softmax (4 + 4): completion_logprobs never holds more positions' logits than one chunk's.
 LOGIT_BYTES = 10
 WHAT_TO_LOWER = "--max-new-tokens, --total-pixels or --fps (fewer visual tokens)"
 
@@ -298,9 +309,9 @@ def predict_grpo_memory(model, visual_tokens: int, prompt_tokens: int, max_new_t
     group size does not enter). Log-prob pass: :func:`cosmos_nb_utils.training.predict_training_memory`
     for the prompt, with each completion token counted as one more token of it (the SFT fit had short
     answers). Both phases hold the LoRA state, and both score every completion position over the whole
-    vocabulary (:data:`LOGIT_BYTES` per position and vocabulary entry: 1.45 GiB for 1024 tokens of the 7B).
-    Against benchmarks/grpo_video_memory.py (H200, 8 GB and T4 caps, 1.7k visual tokens, 256 and 1024 new
-    tokens; benchmarks/RESULTS.md, "GRPO on video") it over-predicts by 0.5-0.8 GiB: on the safe side.
+    vocabulary, one chunk of ``grpo.LOGPROB_CHUNK`` positions at a time (:data:`LOGIT_BYTES` per position and
+    vocabulary entry: 0.18 GiB for a chunk of 128 positions of the 7B, whatever the completion's length).
+    Measured against benchmarks/grpo_video_memory.py: benchmarks/RESULTS.md, "GRPO on video".
     """
     from .memory import GIB, predict_question
     from .training import predict_training_memory
@@ -309,7 +320,7 @@ def predict_grpo_memory(model, visual_tokens: int, prompt_tokens: int, max_new_t
     train = predict_training_memory(model, visual_tokens + max_new_tokens, rank)
     if decode is None or train is None:
         return None
-    logits = (max_new_tokens + 1) * model.config.get_text_config().vocab_size * LOGIT_BYTES / GIB
+    logits = min(LOGPROB_CHUNK, max_new_tokens) * model.config.get_text_config().vocab_size * LOGIT_BYTES / GIB
     return GRPOPrediction(max(decode.decode, decode.prefill + logits) + train.lora_state, train.peak + logits)
 
 
@@ -345,7 +356,7 @@ def _prompt_size(processor, example: Example, settings: GRPOSettings) -> tuple[i
 
     plan, inputs = build_inputs(processor, question_text(example, settings.reasoning), example.clip,
                                 fps=settings.fps, total_pixels=settings.total_pixels, system=RL_SYSTEM,
-                                reasoning=settings.reasoning)
+                                reasoning=settings.reasoning, max_pixels=settings.max_pixels)
     return plan.visual_tokens, int(inputs["input_ids"].shape[1])
 
 

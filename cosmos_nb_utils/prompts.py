@@ -23,13 +23,15 @@ def build_messages(
     total_pixels: int = DEFAULT_TOTAL_PIXELS,
     system: str | None = None,
     reasoning: bool = True,
+    max_pixels: int | None = None,
 ) -> list[dict]:
     """Chat messages asking ``question`` about ``video``.
 
     With ``reasoning=True`` (Cosmos-Reason1's way) the system prompt asks for
     ``<think>...</think>`` then ``<answer>...</answer>``; with ``False`` a plain
     assistant prompt is used (the way to ask the base Qwen2.5-VL). ``system``
-    overrides either. The video comes before the question, as the official benchmark
+    overrides either. ``max_pixels`` caps each frame (with the floor lowered to it: ``video.plan.frame_floor``),
+    as NVIDIA's RL example asks. The video comes before the question, as the official benchmark
     harness puts it (``utils/input.py``; the release's README example put the text first).
     """
     if not isinstance(question, str) or not question.strip():
@@ -37,12 +39,17 @@ def build_messages(
     if system is not None and not isinstance(system, str):
         raise ValueError(f"system must be a string (the system prompt), got {type(system).__name__}.")
     system = system if system is not None else (REASONING_SYSTEM if reasoning else PLAIN_SYSTEM)
+    video_part = {"type": "video", "video": str(video), "fps": fps, "total_pixels": total_pixels}
+    if max_pixels is not None:
+        from .video.plan import frame_floor
+
+        video_part.update(max_pixels=max_pixels, min_pixels=frame_floor(max_pixels))
     return [
         {"role": "system", "content": system},
         {
             "role": "user",
             "content": [
-                {"type": "video", "video": str(video), "fps": fps, "total_pixels": total_pixels},
+                video_part,
                 {"type": "text", "text": question.strip()},
             ],
         },

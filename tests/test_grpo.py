@@ -102,6 +102,50 @@ def test_completion_logprobs_match_generate_scores(tiny):
     assert np.all(np.isfinite(lp.numpy())) and math.isfinite(lp.sum().item())
 
 
+def test_chunked_logprobs_and_gradients_equal_the_full_logits_pass(tiny):
+    from conftest import ASSETS
+
+    from cosmos_nb_utils.generation import prepare_inputs
+    from cosmos_nb_utils.prompts import build_messages
+
+    model, processor = tiny
+    prompt = prepare_inputs(processor, build_messages("Forward or backward?", ASSETS / "ball_bounce.mp4"))
+    n = prompt["input_ids"].shape[1]
+    torch.manual_seed(1)
+    row = torch.cat([prompt["input_ids"], torch.randint(0, model.config.get_text_config().vocab_size, (1, 7))], dim=1)
+    extra = {k: v for k, v in prompt.items() if k not in ("input_ids", "attention_mask")}
+    extra["mm_token_type_ids"] = torch.cat([extra["mm_token_type_ids"], extra["mm_token_type_ids"].new_zeros(1, 7)],
+                                           dim=1) if "mm_token_type_ids" in extra else None
+    extra = {k: v for k, v in extra.items() if v is not None}
+    params = [model.lm_head.weight, model.model.language_model.layers[0].self_attn.q_proj.weight]
+
+    def grads(loss):
+        for p in params:
+            p.grad = None
+        loss.backward()
+        return [p.grad.detach().clone() for p in params]
+
+    for p in params:
+        p.requires_grad_(True)
+    # The old way: full-vocabulary logits of the whole completion at once.
+    logits = model(input_ids=row, attention_mask=torch.ones_like(row), logits_to_keep=8, **extra).logits[:, :-1]
+    full = torch.log_softmax(logits.float() / 0.9, -1).gather(-1, row[:, n:, None]).squeeze(-1)
+    weights = torch.linspace(-1, 1, 7)
+    full_grads = grads((full * weights).sum())
+    with pytest.raises(ValueError, match="chunk"):
+        completion_logprobs(model, row, n, chunk=0, **prompt)
+    for chunk in (1, 3, 128):  # 3 leaves a short last chunk; 128 is one chunk for these 7 tokens
+        lp = completion_logprobs(model, row, n, temperature=0.9, chunk=chunk, **prompt)
+        assert lp.shape == (1, 7) and lp.requires_grad
+        assert torch.allclose(lp, full, atol=1e-5)
+        for got, want in zip(grads((lp * weights).sum()), full_grads):
+            assert torch.allclose(got, want, atol=1e-5, rtol=1e-4)
+    with torch.no_grad():
+        assert torch.allclose(completion_logprobs(model, row, n, temperature=0.9, chunk=2, **prompt), full, atol=1e-5)
+    for p in params:
+        p.grad = None
+
+
 def test_sample_group_is_repeatable_and_scores(tiny):
     from conftest import ASSETS
 

@@ -118,7 +118,7 @@ def test_k3_is_zero_at_the_reference_and_positive_elsewhere():
 @pytest.mark.parametrize(("kwargs", "match"), [
     ({"group_size": 1}, "group_size"), ({"group_size": True}, "group_size"), ({"max_new_tokens": 0}, "max_new"),
     ({"updates": 0}, "updates"), ({"clip_eps": -1}, "clip_eps"), ({"fps": 0}, "fps"),
-    ({"kl_beta": float("nan")}, "kl_beta"),
+    ({"kl_beta": float("nan")}, "kl_beta"), ({"max_pixels": 100}, "max_pixels"), ({"max_pixels": 1.5}, "max_pixels"),
 ])
 def test_settings_refuse_bad_values(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -205,3 +205,33 @@ def test_a_setting_that_cannot_fit_is_refused_naming_what_to_lower(monkeypatch):
         grpo_train.check_grpo_memory(None, 1728, 1838, settings, 16, free_gib=2.2)
     assert "log-probability pass" in str(info.value) and "Nothing was run" in str(info.value)
     assert grpo_train.check_grpo_memory(None, 1728, 1838, GRPOSettings(max_new_tokens=256), 16, free_gib=2.2)
+
+
+def test_rollout_video_defaults_are_the_rl_examples_and_the_cli_overrides_them():
+    from cosmos_nb_utils.finetune import build_parser, grpo_settings
+    from cosmos_nb_utils.official import RL_RECIPE
+
+    s = GRPOSettings()
+    assert (s.fps, s.max_pixels) == (RL_RECIPE["video fps"], RL_RECIPE["max_pixels per frame"]) == (1, 81920)
+    base = ["--data-dir", "D", "--out-dir", "A", "--method", "grpo"]
+    assert (grpo_settings(build_parser().parse_args(base)).fps, grpo_settings(build_parser().parse_args(base))
+            .max_pixels) == (1, 81920)
+    over = grpo_settings(build_parser().parse_args([*base, "--fps", "2", "--max-pixels", "50176"]))
+    assert (over.fps, over.max_pixels) == (2, 50176)
+
+
+def test_per_frame_cap_is_planned_as_the_processor_applies_it():
+    """The plan's grid with max_pixels equals the grid the processor builds from the message it is sent with."""
+    from cosmos_nb_utils.generation import build_inputs
+    from cosmos_nb_utils.video import plan_sampling
+
+    _, processor = fresh_tiny()
+    clip = ASSETS / "ball_bounce.mp4"
+    free = plan_sampling(clip, 1)
+    plan, inputs = build_inputs(processor, "Q?", clip, fps=1, max_pixels=81920)
+    assert plan.height * plan.width <= 81920 < free.height * free.width  # the cap binds on this clip
+    assert tuple(inputs["video_grid_thw"][0].tolist()) == plan.grid_thw
+    assert int((inputs["input_ids"] == processor.tokenizer.convert_tokens_to_ids("<|video_pad|>")).sum()) \
+        == plan.visual_tokens
+    with pytest.raises(ValueError, match="max_pixels"):
+        plan_sampling(clip, 1, max_pixels=0)

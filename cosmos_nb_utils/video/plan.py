@@ -45,6 +45,7 @@ class SamplePlan:
     height: int  # each sampled frame is resized to height x width
     width: int
     total_pixels: float = DEFAULT_TOTAL_PIXELS
+    max_pixels: int | None = None  # a per-frame cap asked for (NVIDIA's RL example: 81,920), else None
 
     @property
     def timestamps(self) -> list[float]:
@@ -75,16 +76,26 @@ class SamplePlan:
         )
 
 
-def _plan(info: VideoInfo, fps: float, total_pixels: float) -> SamplePlan:
+def _plan(info: VideoInfo, fps: float, total_pixels: float, max_pixels: int | None = None) -> SamplePlan:
     from qwen_vl_utils.vision_process import smart_nframes, smart_resize
 
     nframes = smart_nframes({"fps": fps}, total_frames=info.num_frames, video_fps=info.fps)
     indices = np.linspace(0, info.num_frames - 1, nframes).round().astype(int).tolist()
-    max_pixels = max(min(MAX_FRAME_PIXELS, total_pixels / nframes * TEMPORAL_PATCH), int(MIN_FRAME_PIXELS * 1.05))
-    height, width = smart_resize(info.height, info.width, factor=FACTOR,
-                                 min_pixels=MIN_FRAME_PIXELS, max_pixels=max_pixels)
+    cap = max(min(MAX_FRAME_PIXELS, total_pixels / nframes * TEMPORAL_PATCH), int(MIN_FRAME_PIXELS * 1.05))
+    floor = MIN_FRAME_PIXELS if max_pixels is None else frame_floor(max_pixels)
+    height, width = smart_resize(info.height, info.width, factor=FACTOR, min_pixels=floor,
+                                 max_pixels=cap if max_pixels is None else min(cap, max_pixels))
     return SamplePlan(info=info, fps=fps, num_frames=nframes, frame_indices=indices, height=height, width=width,
-                      total_pixels=total_pixels)
+                      total_pixels=total_pixels, max_pixels=max_pixels)
+
+
+def frame_floor(max_pixels: int) -> int:
+    """The per-frame floor sent with a per-frame cap: qwen-vl-utils' own (128 * 28 * 28), or the cap if lower.
+
+    NVIDIA's RL example sends ``max_pixels`` 81,920 alone, below that floor; qwen-vl-utils 0.0.14's
+    ``smart_resize`` asserts ``max_pixels >= min_pixels``, so the floor is lowered with it.
+    """
+    return min(MIN_FRAME_PIXELS, max_pixels)
 
 
 def _fits(plan: SamplePlan, max_visual_tokens: int | None, fits: Callable[[SamplePlan], bool] | None) -> bool:
@@ -97,14 +108,15 @@ _RATES = sorted({round(r, 2) for r in [*np.arange(1, 4.01, 0.25), *np.arange(0.1
                                        *np.arange(0.01, 0.1, 0.01)]}, reverse=True)
 
 
-def _highest_fitting(info, total_pixels, max_visual_tokens, fits, below: float | None = None) -> SamplePlan | None:
+def _highest_fitting(info, total_pixels, max_visual_tokens, fits, below: float | None = None,
+                     max_pixels: int | None = None) -> SamplePlan | None:
     """The highest rate (below ``below``) whose plan at ``total_pixels`` fits; None if none does."""
     top = min(DEFAULT_FPS, info.fps)
     rates = [top] + [r for r in _RATES if r < top]
     for rate in rates:
         if below is not None and rate >= below:
             continue
-        plan = _plan(info, rate, total_pixels)
+        plan = _plan(info, rate, total_pixels, max_pixels)
         if _fits(plan, max_visual_tokens, fits):
             return plan
     return None
@@ -121,7 +133,8 @@ def _budgets(total_pixels: float) -> list[float]:
     return [total_pixels] + [b for b in lower if b < total_pixels]
 
 
-def _auto_plan(info: VideoInfo, total_pixels: float, max_visual_tokens, fits) -> SamplePlan | None:
+def _auto_plan(info: VideoInfo, total_pixels: float, max_visual_tokens, fits,
+               max_pixels: int | None = None) -> SamplePlan | None:
     """fps="auto": smaller frames first, then a lower rate.
 
     At the highest rate (up to 4 fps and the clip's own) the largest budget up to ``total_pixels``
@@ -133,27 +146,28 @@ def _auto_plan(info: VideoInfo, total_pixels: float, max_visual_tokens, fits) ->
     top = min(DEFAULT_FPS, info.fps)
     budgets = _budgets(total_pixels)
     for rate in [top] + [r for r in _RATES if r < top]:
-        if not _fits(_plan(info, rate, budgets[-1]), max_visual_tokens, fits):
+        if not _fits(_plan(info, rate, budgets[-1], max_pixels), max_visual_tokens, fits):
             continue  # even the smallest frames do not fit at this rate
         for budget in budgets:
-            plan = _plan(info, rate, budget)
+            plan = _plan(info, rate, budget, max_pixels)
             if _fits(plan, max_visual_tokens, fits):
                 return plan
     return None
 
 
-def _advice(info: VideoInfo, fps: float, total_pixels: float, max_visual_tokens, fits) -> str:
+def _advice(info: VideoInfo, fps: float, total_pixels: float, max_visual_tokens, fits,
+            max_pixels: int | None = None) -> str:
     """Ways out of an over-budget request, each checked to fit before it is offered."""
     options = []
-    lower = _highest_fitting(info, total_pixels, max_visual_tokens, fits, below=fps)
+    lower = _highest_fitting(info, total_pixels, max_visual_tokens, fits, below=fps, max_pixels=max_pixels)
     if lower is not None:
         options.append(f"Lower fps: fps={lower.fps:g} fits")
     for tokens in (6144, 4096, 3072, 2048, 1024, 512):
-        if tokens * FACTOR * FACTOR < total_pixels and _fits(_plan(info, fps, tokens * FACTOR * FACTOR),
+        if tokens * FACTOR * FACTOR < total_pixels and _fits(_plan(info, fps, tokens * FACTOR * FACTOR, max_pixels),
                                                                max_visual_tokens, fits):
             options.append(f"lower total_pixels: total_pixels={tokens} * 28 * 28 fits at fps={fps:g}")
             break
-    seconds = _longest_fitting_span(info, fps, total_pixels, max_visual_tokens, fits)
+    seconds = _longest_fitting_span(info, fps, total_pixels, max_visual_tokens, fits, max_pixels)
     if seconds:
         options.append(f"trim the clip to {seconds:g} s or less (e.g. trim_video(clip, work_dir() / 'part.mp4', "
                        f"0, {seconds:g})) and keep fps={fps:g}")
@@ -161,13 +175,13 @@ def _advice(info: VideoInfo, fps: float, total_pixels: float, max_visual_tokens,
     return "; ".join(options) + ". Raise max_visual_tokens only on a large GPU."
 
 
-def _longest_fitting_span(info, fps, total_pixels, max_visual_tokens, fits) -> float | None:
+def _longest_fitting_span(info, fps, total_pixels, max_visual_tokens, fits, max_pixels=None) -> float | None:
     """Longest span (seconds, one decimal) from the start whose trimmed clip fits at ``fps``; checked, not guessed."""
 
     def fits_for(tenths: int) -> bool:
         frames = _trim_range(info, 0, tenths / 10)[1]
         shorter = replace(info, num_frames=frames)
-        return frames >= 2 and _fits(_plan(shorter, fps, total_pixels), max_visual_tokens, fits)
+        return frames >= 2 and _fits(_plan(shorter, fps, total_pixels, max_pixels), max_visual_tokens, fits)
 
     low, high = 0, math.floor(info.duration * 10) - 1  # fits_for(low) is taken as true, high is the longest cut
     if high < 1 or fps > info.fps:
@@ -188,6 +202,7 @@ def plan_sampling(
     max_visual_tokens: int | None = MAX_VISUAL_TOKENS,
     *,
     fits: Callable[[SamplePlan], bool] | None = None,
+    max_pixels: int | None = None,
 ) -> SamplePlan:
     """Frames, resolution and visual tokens that ``qwen_vl_utils`` will produce.
 
@@ -200,18 +215,24 @@ def plan_sampling(
     to qwen-vl-utils' per-frame floor), then the rate (:func:`_auto_plan`); it prints one line when it
     chose anything but 4 fps at ``total_pixels``. ``fits`` is an extra test a plan must pass (for
     example a GPU-memory estimate): with ``fps="auto"`` plans it rejects are skipped; with a fixed
-    fps a rejection raises.
+    fps a rejection raises. ``max_pixels``
+    caps each frame's pixels as well (qwen-vl-utils takes the smaller of it and the budget's share).
     """
     fps = _check_fps(fps)
     total_pixels = _check_total_pixels(total_pixels)
+    if max_pixels is not None and (isinstance(max_pixels, bool) or not isinstance(max_pixels, int)
+                                   or max_pixels < FACTOR * FACTOR):
+        raise ValueError(f"max_pixels (a per-frame cap in pixels) must be a whole number >= {FACTOR * FACTOR} "
+                         f"or None, got {max_pixels!r}.")
     max_visual_tokens = _check_max_tokens(max_visual_tokens)
     if fits is not None and not callable(fits):
         raise ValueError(f"fits must be a function taking a SamplePlan and returning True or False, got {fits!r}.")
     info = video if isinstance(video, VideoInfo) else probe_video(video)
     if fps == AUTO:
-        plan = _auto_plan(info, total_pixels, max_visual_tokens, fits)
+        plan = _auto_plan(info, total_pixels, max_visual_tokens, fits, max_pixels)
         if plan is None:
-            span = _longest_fitting_span(info, min(DEFAULT_FPS, info.fps), MIN_FRAME_PIXELS, max_visual_tokens, fits)
+            span = _longest_fitting_span(info, min(DEFAULT_FPS, info.fps), MIN_FRAME_PIXELS, max_visual_tokens, fits,
+                                         max_pixels)
             cut = f" Trim it to {span:g} s or less (trim_video) first." if span else " Trim it (trim_video) first."
             raise BudgetError(f"{info.name} ({info.duration:.0f} s) does not fit the limits at any rate "
                               f"down to {_RATES[-1]:g} fps, even at the smallest frames.{cut}")
@@ -229,14 +250,14 @@ def plan_sampling(
             f"fps={fps:g} is above the frame rate of {info.name} ({info.fps:g} fps): "
             f"there are no extra frames to sample. Use fps <= {info.fps:g}."
         )
-    plan = _plan(info, fps, total_pixels)
+    plan = _plan(info, fps, total_pixels, max_pixels)
     if max_visual_tokens is not None and plan.visual_tokens > max_visual_tokens:
         raise BudgetError(f"{plan.summary()}, above the limit of {max_visual_tokens:,}. "
-                          f"{_advice(info, fps, total_pixels, max_visual_tokens, fits)}")
+                          f"{_advice(info, fps, total_pixels, max_visual_tokens, fits, max_pixels)}")
     if not _fits(plan, None, fits):
         name = getattr(fits, "__name__", "fits")
         raise BudgetError(f"{plan.summary()} does not pass the check {name}. "
-                          f"{_advice(info, fps, total_pixels, max_visual_tokens, fits)}")
+                          f"{_advice(info, fps, total_pixels, max_visual_tokens, fits, max_pixels)}")
     return plan
 
 
