@@ -136,6 +136,9 @@ def _parse_pair(qa, where: str, problems: list[str]) -> tuple[str, dict, str, st
         problems.append(f"{where}: no 'index2ans' options ({{'A': ..., 'B': ...}}); skipped.")
     elif not isinstance(answer, str) or not answer.strip():
         problems.append(f"{where}: no 'answer' (or 'correct_answer') letter; skipped.")
+    elif qa.get("reasoning") is not None and not isinstance(qa.get("reasoning"), str):
+        problems.append(f"{where}: 'reasoning' must be text (the <think> block to train), got "
+                        f"{type(qa['reasoning']).__name__}; skipped.")
     else:
         reasoning = qa.get("reasoning")
         return question, {str(k): str(v) for k, v in options.items()}, answer, \
@@ -148,6 +151,10 @@ def read_datasource(data_dir: Path, datasource: str, problems: list[str]) -> lis
     path = qa_file(data_dir, datasource)
     try:
         entries = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        problems.append(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason}); save it as UTF-8 JSON. "
+                        "Datasource skipped.")
+        return []
     except json.JSONDecodeError as exc:
         problems.append(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
                         "datasource skipped.")

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 
 from .official import BENCHMARK_FPS
-from .training import TrainConfig
+from .training import LOG_FILE, TrainConfig
 from .video.checks import DEFAULT_TOTAL_PIXELS, FACTOR
 
 
@@ -49,6 +51,22 @@ def _positive(kind):
         return value
 
     return parse
+
+
+def check_out_dir(out_dir: Path, data_dir: Path) -> None:
+    """Refuse an ``--out-dir`` that is a file, lies in the data folder, or cannot be written (``ValueError``)."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"--out-dir {out_dir} is a file: pass a folder (it will hold adapter/ and {LOG_FILE}).")
+    out, data = out_dir.resolve(), data_dir.resolve()
+    if out == data or data in out.parents:
+        raise ValueError(f"--out-dir {out_dir} is inside --data-dir {data_dir}: keep the adapter and log out of "
+                         "the training data; pass another folder.")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=out_dir).close()
+    except OSError as exc:
+        raise ValueError(f"--out-dir {out_dir} cannot be written ({exc.strerror}): pass a folder you can write.") \
+            from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -81,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from .generation import GPUMemoryError
     from .loading import ModelLoadError, default_model, find_adapter, load_model
+    from .sft import max_visual_tokens_of, run_settings
+    from .training import check_resume
     from .training_data import TrainingDataError, load_examples
 
     try:
@@ -89,6 +109,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.adapter is not None:
             find_adapter(args.adapter)
         examples = load_examples(args.data_dir)
+        check_out_dir(args.out_dir, args.data_dir)
+        max_visual_tokens_of(examples, args.fps, args.total_pixels)  # checks --fps and --total-pixels on each clip
+        check_resume(args.out_dir, {"method": args.method, **asdict(config),
+                                    **run_settings(examples, args.fps, args.total_pixels, args.adapter)})
     except (ValueError, ModelLoadError) as exc:  # TrainingDataError is a ValueError
         kind = "data" if isinstance(exc, TrainingDataError) else "option"
         print(f"error ({kind}): {exc}", file=sys.stderr)
