@@ -157,6 +157,9 @@ def _parse_pair(qa, where: str, problems: list[str]) -> tuple[str, dict, str, st
     elif answer.upper() not in options:  # the scorer compares one letter with the key: anything else never scores
         problems.append(f"{where}: the answer key {answer!r} is not one of its option letters {letters}, so no reply "
                         "could ever score; skipped.")
+    elif qa.get("reasoning") is not None and not isinstance(qa.get("reasoning"), str):
+        problems.append(f"{where}: 'reasoning' must be text (the <think> block to train), got "
+                        f"{type(qa['reasoning']).__name__}; skipped.")
     else:
         reasoning = qa.get("reasoning")
         return question, {k: str(v) for k, v in options.items()}, answer, \
@@ -169,11 +172,15 @@ def read_datasource(data_dir: Path, datasource: str, problems: list[str]) -> lis
     path = qa_file(data_dir, datasource)
     try:
         entries = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        problems.append(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason}); save it as UTF-8 JSON. "
+                        "Datasource skipped.")
+        return []
     except json.JSONDecodeError as exc:
         problems.append(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
                         "datasource skipped.")
         return []
-    except (OSError, UnicodeDecodeError, RecursionError) as exc:
+    except (OSError, RecursionError) as exc:
         problems.append(f"{path}: {_unreadable(exc)}; datasource skipped.")
         return []
     if not isinstance(entries, list):

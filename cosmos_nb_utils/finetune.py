@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 
 from .official import BENCHMARK_FPS, RL_RECIPE
-from .training import TrainConfig
+from .training import LOG_FILE, TrainConfig
 from .video.checks import DEFAULT_TOTAL_PIXELS, FACTOR
 
 
@@ -69,6 +71,22 @@ def _positive(kind):
         return value
 
     return parse
+
+
+def check_out_dir(out_dir: Path, data_dir: Path) -> None:
+    """Refuse an ``--out-dir`` that is a file, lies in the data folder, or cannot be written (``ValueError``)."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"--out-dir {out_dir} is a file: pass a folder (it will hold adapter/ and {LOG_FILE}).")
+    out, data = out_dir.resolve(), data_dir.resolve()
+    if out == data or data in out.parents:
+        raise ValueError(f"--out-dir {out_dir} is inside --data-dir {data_dir}: keep the adapter and log out of "
+                         "the training data; pass another folder.")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=out_dir).close()
+    except OSError as exc:
+        raise ValueError(f"--out-dir {out_dir} cannot be written ({exc.strerror}): pass a folder you can write.") \
+            from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -115,18 +133,27 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from .generation import GPUMemoryError
     from .loading import ModelLoadError, default_model, find_adapter, load_model
+    from .sft import max_visual_tokens_of, run_settings
+    from .training import check_resume
     from .training_data import TrainingDataError, load_examples
 
     try:
         config = TrainConfig(steps=args.steps, lr=args.lr, rank=args.rank, alpha=args.alpha, dropout=args.dropout,
                              grad_accum=args.grad_accum, save_every=args.save_every, seed=args.seed)
+        video_extra = {}
         if args.method == "grpo":
-            grpo_settings(args)
+            video_extra["max_pixels"] = grpo_settings(args).max_pixels
         elif args.max_pixels is not None:
             raise ValueError("--max-pixels is a GRPO setting (the rollout's per-frame cap); SFT takes --total-pixels.")
         if args.adapter is not None:
             find_adapter(args.adapter)
         examples = load_examples(args.data_dir)
+        check_out_dir(args.out_dir, args.data_dir)
+        fps = args.fps if args.fps is not None else (
+            float(RL_RECIPE["video fps"]) if args.method == "grpo" else float(BENCHMARK_FPS))
+        max_visual_tokens_of(examples, fps, args.total_pixels)  # checks the video settings on each clip
+        check_resume(args.out_dir, {"method": args.method, **asdict(config),
+                                    **run_settings(examples, fps, args.total_pixels, args.adapter), **video_extra})
     except (ValueError, ModelLoadError) as exc:  # TrainingDataError is a ValueError
         kind = "data" if isinstance(exc, TrainingDataError) else "option"
         print(f"error ({kind}): {exc}", file=sys.stderr)

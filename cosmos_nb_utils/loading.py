@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -240,6 +241,54 @@ def find_adapter(path: str | os.PathLike) -> Path:
     )
 
 
+def check_adapter_fits(model, adapter_dir: Path) -> None:
+    """Raise :class:`ModelLoadError` unless the adapter's weights match ``model``'s layers one for one.
+
+    peft loads an adapter of another base quietly where it can: the layers the model lacks are dropped,
+    the layers the adapter lacks keep their untrained init. Every adapted layer must exist with the
+    shapes the adapter was trained on, and every layer its targets name must have weights in the file.
+    """
+    import re
+
+    from safetensors import safe_open
+
+    weights = adapter_dir / "adapter_model.safetensors"
+    if not weights.is_file():
+        raise ModelLoadError(f"{adapter_dir} holds {ADAPTER_CONFIG} but no adapter_model.safetensors: the adapter "
+                             "was not saved completely. Use its out-dir's last checkpoint, or train again.")
+    shapes = {}
+    with safe_open(str(weights), "pt") as f:
+        for key in f.keys():
+            shapes[key] = tuple(f.get_slice(key).get_shape())
+    modules = dict(model.named_modules())
+    problems, adapted = [], set()
+    for key, shape in shapes.items():
+        match = re.fullmatch(r"base_model\.model\.(.+)\.lora_(A|B)\.weight", key)
+        if not match:
+            continue
+        name, side = match.groups()
+        layer = modules.get(name)
+        if layer is None:
+            if name not in adapted:
+                problems.append(f"{name}: not in this model")
+            adapted.add(name)
+            continue
+        adapted.add(name)
+        want = (shape[0], layer.in_features) if side == "A" else (layer.out_features, shape[1])
+        if shape != want:
+            problems.append(f"{name}.lora_{side}: {list(shape)} in the adapter, {list(want)} in this model")
+    targets = json.loads((adapter_dir / ADAPTER_CONFIG).read_text(encoding="utf-8")).get("target_modules")
+    if isinstance(targets, str):
+        named = {n for n, m in modules.items() if isinstance(m, torch.nn.Linear) and re.fullmatch(targets, n)}
+        problems += [f"{n}: named by the adapter's targets, no weights in it" for n in sorted(named - adapted)]
+    if problems:
+        raise ModelLoadError(
+            f"The adapter {adapter_dir} was not trained on this model ({model_facts(model).name}): "
+            f"{len(problems)} layer(s) differ, e.g. " + "; ".join(problems[:3])
+            + ". Load the base it was trained on (the --model of its fine-tuning run)."
+        )
+
+
 def apply_adapter(model, adapter_dir: str | os.PathLike, *, trainable: bool = False):
     """``model`` with the peft LoRA adapter of ``adapter_dir`` applied in place; returns the same model class.
 
@@ -250,6 +299,7 @@ def apply_adapter(model, adapter_dir: str | os.PathLike, *, trainable: bool = Fa
 
     adapter_dir = find_adapter(adapter_dir)
     facts = model_facts(model)
+    check_adapter_fits(model, adapter_dir)
     peft_model = PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=trainable)
     base = peft_model.get_base_model()
     base.cosmos_nb_facts = replace(facts, adapter=str(adapter_dir))

@@ -16,9 +16,11 @@ is applied to the reply positions alone: the full logits of a 5,000-token prompt
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -26,7 +28,7 @@ from transformers import BatchFeature
 
 from .decoding import guard_vision
 from .official import BENCHMARK_FPS, BENCHMARK_SYSTEM, benchmark_prompt
-from .training import TrainConfig, TrainResult, add_lora, check_training_memory, run_training
+from .training import TrainConfig, TrainResult, add_lora, check_resume, check_training_memory, run_training
 from .training_data import Example
 from .video.checks import DEFAULT_TOTAL_PIXELS, MAX_VISUAL_TOKENS
 
@@ -118,6 +120,23 @@ def max_visual_tokens_of(examples: Sequence[Example], fps: float, total_pixels: 
     return max(plan_sampling(clip, fps, total_pixels, None).visual_tokens for clip in {ex.clip for ex in examples})
 
 
+def run_settings(examples: Sequence[Example], fps: float, total_pixels: int, adapter: str | None = None,
+                 model_name: str | None = None) -> dict:
+    """What defines an SFT run besides :class:`TrainConfig`: saved with each checkpoint and compared on resuming.
+
+    ``data`` fingerprints every example (name, clip, question, options, key, reasoning) in order, so a
+    resumed run that would see other data, or the same data in another order, is refused.
+    """
+    rows = [[ex.name, ex.clip.name, ex.question, sorted(ex.index2ans.items()), ex.key, ex.reasoning]
+            for ex in examples]
+    data = hashlib.sha256(json.dumps(rows, ensure_ascii=False).encode()).hexdigest()[:16]
+    settings = {"examples": len(examples), "data": data, "fps": float(fps), "total_pixels": int(total_pixels),
+                "init_adapter": None if adapter is None else str(adapter)}
+    if model_name is not None:
+        settings["model"] = model_name
+    return settings
+
+
 def train_sft(model, processor, examples: Sequence[Example], config: TrainConfig, out_dir: str | os.PathLike, *,
               fps: float = BENCHMARK_FPS, total_pixels: int = DEFAULT_TOTAL_PIXELS, adapter: str | None = None,
               progress: bool = True, on_step: Callable[[dict], None] | None = None) -> tuple[object, TrainResult]:
@@ -130,6 +149,10 @@ def train_sft(model, processor, examples: Sequence[Example], config: TrainConfig
     """
     if not examples:
         raise ValueError("No training examples: read them with training_data.load_examples(data_dir).")
+    from .facts import model_facts
+
+    settings = run_settings(examples, fps, total_pixels, adapter, model_facts(model).name)
+    check_resume(out_dir, {"method": "sft", **asdict(config), **settings})  # before the model is changed
     tokens = max_visual_tokens_of(examples, fps, total_pixels)
     check_training_memory(model, tokens, config.rank)
     torch.manual_seed(config.seed)  # the adapter's initial weights come from the seed too
@@ -143,5 +166,5 @@ def train_sft(model, processor, examples: Sequence[Example], config: TrainConfig
         return answer_loss(base, batch), batch.answer_tokens
 
     result = run_training(peft_model, len(examples), micro_step, config, Path(out_dir), method="sft",
-                          progress=progress, on_step=on_step)
+                          progress=progress, on_step=on_step, run_settings=settings)
     return peft_model, result

@@ -42,6 +42,8 @@ LANGUAGE_TARGETS = r"model\.language_model\.layers\.\d+\.(self_attn\.(q|k|v|o)_p
 ADAPTER_DIR = "adapter"
 STATE_FILE = "training_state.pt"
 LOG_FILE = "train_log.jsonl"
+SETTINGS_FILE = "training_settings.json"  # the run's settings, beside the adapter: checked before a model loads
+RESUMABLE = ("steps", "warmup_steps")  # settings a resumed run may change (more steps: the run continues)
 # Bytes per trained LoRA parameter: float32 weight, gradient and AdamW's two moments.
 LORA_BYTES_PER_PARAM = 16
 
@@ -258,6 +260,8 @@ def save_checkpoint(out_dir: str | os.PathLike, peft_model, optimizer, scheduler
     torch.save({"step": step, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                 "scaler": scaler.state_dict() if scaler is not None else None, "rng": _rng_state(),
                 "extra": extra or {}}, tmp / STATE_FILE)
+    if extra and "settings" in extra:
+        (tmp / SETTINGS_FILE).write_text(json.dumps(extra["settings"], indent=1), encoding="utf-8")
     if final.exists():  # (without it, .adapter.old may be the only checkpoint left by an interrupted save: keep it)
         shutil.rmtree(old, ignore_errors=True)
         final.rename(old)
@@ -273,6 +277,35 @@ def checkpoint_dir(out_dir: str | os.PathLike) -> Path | None:
         if (folder / STATE_FILE).is_file() and (folder / "adapter_config.json").is_file():
             return folder
     return None
+
+
+def saved_settings(out_dir: str | os.PathLike) -> dict | None:
+    """The settings of the checkpoint in ``out_dir`` (``None`` without one), read without loading any model."""
+    folder = checkpoint_dir(out_dir)
+    if folder is None:
+        return None
+    if (folder / SETTINGS_FILE).is_file():
+        return json.loads((folder / SETTINGS_FILE).read_text(encoding="utf-8"))
+    state = torch.load(folder / STATE_FILE, map_location="cpu", weights_only=False)
+    return state.get("extra", {}).get("settings")
+
+
+def check_resume(out_dir: str | os.PathLike, settings: dict, saved: dict | None = None) -> dict | None:
+    """Raise ``ValueError`` if ``out_dir`` holds a checkpoint made with other ``settings`` (steps aside).
+
+    Settings present on one side only are not compared. Returns the saved settings (``None``: nothing to resume).
+    """
+    saved = saved_settings(out_dir) if saved is None else saved
+    if not saved:
+        return saved
+    differ = {k: (saved[k], settings[k]) for k in saved.keys() & settings.keys()
+              if k not in RESUMABLE and saved[k] != settings[k]}
+    if differ:
+        what = "; ".join(f"{k}: {a!r} there, {b!r} now" for k, (a, b) in sorted(differ.items()))
+        raise ValueError(f"{out_dir} holds a checkpoint of another run ({what}); resuming it with these settings "
+                         "would not continue the same run. Use another --out-dir, or the same settings (to start "
+                         "from that adapter with new settings, pass --adapter with a new --out-dir).")
+    return saved
 
 
 def load_checkpoint(out_dir: str | os.PathLike, peft_model, optimizer, scheduler, scaler=None) -> dict | None:
@@ -427,7 +460,8 @@ def _lr_lambda(warmup: int, steps: int) -> Callable[[int], float]:
 def run_training(peft_model, n_examples: int, micro_step: Callable[[int], tuple[torch.Tensor, int]],
                  config: TrainConfig, out_dir: str | os.PathLike, *, method: str = "sft",
                  progress: bool = True, on_step: Callable[[dict], None] | None = None, save: bool = True,
-                 what_to_lower: str = "--total-pixels or --fps (fewer visual tokens), or --rank") -> TrainResult:
+                 what_to_lower: str = "--total-pixels or --fps (fewer visual tokens), or --rank",
+                 run_settings: dict | None = None) -> TrainResult:
     """Train ``peft_model`` for ``config.steps`` optimizer steps, resuming from ``out_dir`` if it holds a checkpoint.
 
     ``micro_step(i)`` runs example ``i`` forward and returns ``(loss, tokens)``: the mean loss over
@@ -438,6 +472,9 @@ def run_training(peft_model, n_examples: int, micro_step: Callable[[int], tuple[
     it; every ``config.save_every`` steps and at the end the checkpoint is saved atomically (``save=False``:
     never, for measurements). Run it
     again with the same settings and it resumes after the last checkpoint: no step lost or done twice.
+    ``run_settings``: what else defines the run (the data, the video settings, the model), saved with the
+    settings and compared on resuming. More ``steps`` than before continue the run: the later steps follow
+    the new schedule (the earlier ones ran under the old one, so the result is not a straight run's).
     """
     from tqdm.auto import tqdm
 
@@ -451,19 +488,20 @@ def run_training(peft_model, n_examples: int, micro_step: Callable[[int], tuple[
     device = next(p.device for p in params)
     compute_fp16 = _dtype_key(peft_model) == "fp16" and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda") if compute_fp16 else None  # fp16 activations: scale against underflow
-    settings = {"method": method, **asdict(config)}
+    settings = {"method": method, **asdict(config), **(run_settings or {})}
+    saved = check_resume(out_dir, settings)  # before anything is loaded into the model
     state = load_checkpoint(out_dir, peft_model, optimizer, scheduler, scaler)
     log = TrainLog(out_dir)
     start_step = 0
     if state is not None:
         start_step = int(state["step"])
-        saved = state.get("extra", {}).get("settings")
-        same = ("steps", "warmup_steps")  # more steps may be asked for: the run continues
-        if saved and {k: v for k, v in saved.items() if k not in same} != {k: v for k, v in settings.items()
-                                                                            if k not in same}:
-            raise ValueError(f"{out_dir} holds a checkpoint made with other settings ({saved}); resuming with "
-                             f"{settings} would not continue the same run. Use another --out-dir, or the same "
-                             "settings.")
+        if saved and saved.get("steps") != config.steps and start_step < config.steps:
+            # the optimizer kept the old schedule's learning rate: the next step takes the new schedule's
+            for group, base_lr in zip(optimizer.param_groups, scheduler.base_lrs, strict=True):
+                group["lr"] = base_lr * scheduler.lr_lambdas[0](scheduler.last_epoch)
+            print(f"Continuing a run of {saved.get('steps')} steps to {config.steps}: steps {start_step + 1}-"
+                  f"{config.steps} follow the {config.steps}-step learning-rate schedule; steps 1-{start_step} ran "
+                  f"under the {saved.get('steps')}-step one, so this is not what one straight run would give.")
     log.keep_until(start_step)
     result = TrainResult(out_dir, start_step, 0)
     if start_step >= config.steps:

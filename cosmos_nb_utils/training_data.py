@@ -15,8 +15,11 @@ unreadable, or a key that is not among the options, is reported by file and posi
 
 from __future__ import annotations
 
+import filecmp
 import os
+import re
 import shutil
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +32,7 @@ SOURCE_SEPARATOR = "__"  # <source>__<variant>: variants of one source clip stay
 ARROW_DATASOURCE = "arrow_of_time"
 ARROW_QUESTION = "Is the video playing forward or backward?"
 ARROW_OPTIONS = {"A": "forward", "B": "backward"}
+OPTION_LETTER = re.compile(r"[A-Z]")  # what the official scorer can read back: one capital letter
 CLIP_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm")  # what build_arrow_of_time takes from a folder
 
 __all__ = ["Example", "TrainingDataError", "build_arrow_of_time", "check_examples", "load_examples",
@@ -87,8 +91,10 @@ def read_examples(data_dir: str | os.PathLike) -> tuple[list[Example], list[str]
     examples = []
     for video in bench.videos:
         for q in video.questions:
+            key = q.correct_answer.strip()
+            key = next((k for k in q.index2ans if k.upper() == key.upper()), key)  # "b" is option "B"
             examples.append(Example(q.datasource, q.video_id, q.index, video.clip, q.question, q.index2ans,
-                                    q.correct_answer.strip(), q.reasoning))
+                                    key, q.reasoning))
     return examples, problems
 
 
@@ -101,7 +107,11 @@ def check_examples(examples: Sequence[Example], *, probe: bool = True) -> list[s
     problems, probed = [], {}
     for ex in examples:
         where = f"{qa_file('', ex.datasource).name}, video {ex.video_id}, question {ex.index}"
-        if ex.key.upper() not in {k.upper() for k in ex.index2ans}:
+        odd = [k for k in ex.index2ans if not OPTION_LETTER.fullmatch(k)]
+        if odd:
+            problems.append(f"{where}: option keys must be single capital letters A-Z (the benchmark's scorer reads "
+                            f"the first capital letter of the answer), got {odd}; rename them.")
+        elif ex.key not in ex.index2ans:
             problems.append(f"{where}: the answer {ex.key!r} is not among the options {sorted(ex.index2ans)}.")
         if probe and ex.clip not in probed:
             try:
@@ -144,7 +154,7 @@ def build_arrow_of_time(src_dir: str | os.PathLike, dest_dir: str | os.PathLike,
     free, assuming the source clips play forward. Clips are named ``<source>__<variant>`` so that
     :func:`split_by_source` never puts a clip and its twin on different sides. Existing files are kept.
     """
-    from .video.edits import reverse_video, trim_video
+    from .video.checks import VideoError
     from .video.probe import probe_video
 
     src_dir, dest_dir = Path(src_dir), Path(dest_dir)
@@ -157,12 +167,31 @@ def build_arrow_of_time(src_dir: str | os.PathLike, dest_dir: str | os.PathLike,
         raise ValueError(f"segment_seconds must be at least 1 s (or None: whole clips), got {segment_seconds!r}.")
     if max_clips is not None and not (isinstance(max_clips, int) and max_clips >= 1):
         raise ValueError(f"max_clips must be a whole number >= 1 (or None: all), got {max_clips!r}.")
+    sources = sources[:max_clips]
+    stems, problems, durations = {}, [], {}
+    for src in sources:  # every source checked before anything is written
+        stem = src.stem.replace(SOURCE_SEPARATOR, "_")
+        if stem in stems:
+            problems.append(f"{src.name}: its twins would be named like those of {stems[stem].name} "
+                            f"({stem}{SOURCE_SEPARATOR}forward.mp4); rename one of them.")
+        stems.setdefault(stem, src)
+        try:
+            info = probe_video(src)
+        except VideoError as exc:
+            problems.append(f"{src.name}: {str(exc).splitlines()[0]}")
+            continue
+        if info.num_frames < 2:
+            problems.append(f"{src.name}: {info.num_frames} frame(s); a clip needs at least 2 to have a direction.")
+        durations[src] = info.duration
+    if problems:
+        raise TrainingDataError(f"{src_dir}: {len(problems)} clip(s) cannot be used; fix or move them:\n  "
+                                + "\n  ".join(problems))
     clips = dest_dir / datasource / "clips"
     clips.mkdir(parents=True, exist_ok=True)
     entries = []
-    for src in sources[:max_clips]:
+    for src in sources:
         stem = src.stem.replace(SOURCE_SEPARATOR, "_")
-        duration = probe_video(src).duration
+        duration = durations[src]
         pieces = [(None, None)]
         if segment_seconds:
             count = max(1, int(duration // segment_seconds))
@@ -171,19 +200,33 @@ def build_arrow_of_time(src_dir: str | os.PathLike, dest_dir: str | os.PathLike,
             part = f"{stem}{SOURCE_SEPARATOR}s{i}" if segment_seconds else stem
             forward = clips / f"{part}{SOURCE_SEPARATOR}forward.mp4"
             backward = clips / f"{part}{SOURCE_SEPARATOR}backward.mp4"
-            if not forward.exists():
-                if start is None and src.suffix.lower() == ".mp4":
-                    shutil.copyfile(src, forward)
-                else:
-                    trim_video(src, forward, start or 0.0, None if end is None else min(end, duration))
-            if not backward.exists():
-                reverse_video(forward, backward)
+            if not (forward.exists() and backward.exists()):
+                _write_twins(src, forward, backward, start, None if end is None else min(end, duration))
             for path, key in ((forward, "A"), (backward, "B")):
                 entries.append({"video": f"clips/{path.name}",
                                 "qa_pairs": [{"question": ARROW_QUESTION, "index2ans": dict(ARROW_OPTIONS),
                                               "answer": key}]})
     write_json_atomic(qa_file(dest_dir, datasource), entries)
     return dest_dir
+
+
+def _write_twins(src: Path, forward: Path, backward: Path, start: float | None, end: float | None) -> None:
+    """Write a clip (or its ``start``-``end`` piece) and its reversal through the same encoder.
+
+    Both twins are encoded the same number of times from the same frames: a forward clip copied as it
+    came (another codec, size or quality) beside a re-encoded backward one would let a model tell them
+    apart by their encoding instead of by the direction of time.
+    """
+    from .video.edits import reverse_video, trim_video
+
+    if start is None:
+        trim_video(src, forward, 0.0)
+        reverse_video(src, backward)
+        return
+    with tempfile.TemporaryDirectory(dir=forward.parent) as tmp:
+        piece = trim_video(src, Path(tmp) / "piece.mp4", start, end)
+        trim_video(piece, forward, 0.0)
+        reverse_video(piece, backward)
 
 
 # ---------------------------------------------------------------- train / held-out, by source clip
@@ -207,9 +250,22 @@ def split_by_source(data_dir: str | os.PathLike, train_dir: str | os.PathLike, h
     n_heldout = min(len(sources) - 1, max(1, round(heldout_fraction * len(sources))))
     heldout = {sources[i] for i in order[:n_heldout]}
     train_dir, heldout_dir = Path(train_dir), Path(heldout_dir)
+    if train_dir.resolve() == heldout_dir.resolve():
+        raise ValueError(f"train_dir and heldout_dir are the same folder ({train_dir}): pass two folders.")
+    ours = {ds for ds, _ in sources}
+    for folder in (train_dir, heldout_dir):  # an earlier split's files would mix with this one's
+        if folder.is_dir():
+            foreign = sorted(d.name for d in folder.iterdir() if d.is_dir() and qa_file(folder, d.name).is_file()
+                             and d.name not in ours)
+            if foreign:
+                raise TrainingDataError(f"{folder} already holds other datasources {foreign}: split into empty "
+                                        "folders (or ones an earlier split of this data made).")
     for folder, keep in ((train_dir, lambda ex: (ex.datasource, ex.source) not in heldout),
                          (heldout_dir, lambda ex: (ex.datasource, ex.source) in heldout)):
-        write_examples(folder, [ex for ex in examples if keep(ex)])
+        side = [ex for ex in examples if keep(ex)]
+        for ds in ours - {ex.datasource for ex in side}:  # left by an earlier split with another seed
+            qa_file(folder, ds).unlink(missing_ok=True)
+        write_examples(folder, side)
     return train_dir, heldout_dir
 
 
@@ -222,6 +278,9 @@ def write_examples(dest: str | os.PathLike, examples: Sequence[Example]) -> Path
     by_source: dict[str, dict[str, list[Example]]] = {}
     for ex in examples:
         by_source.setdefault(ex.datasource, {}).setdefault(ex.video_id, []).append(ex)
+        if ex.clip.resolve().parent == (dest / ex.datasource / "clips").resolve():
+            raise ValueError(f"{dest} is where {ex.name} comes from: writing a subset there would replace its "
+                             "question file. Pass another folder.")
     for datasource, videos in by_source.items():
         clips = dest / datasource / "clips"
         clips.mkdir(parents=True, exist_ok=True)
@@ -229,6 +288,8 @@ def write_examples(dest: str | os.PathLike, examples: Sequence[Example]) -> Path
         for _, rows in sorted(videos.items()):
             clip = rows[0].clip
             target = clips / clip.name
+            if target.exists() and not (os.path.samefile(clip, target) or filecmp.cmp(clip, target, shallow=False)):
+                target.unlink()  # another clip of the same name, from an earlier subset
             if not target.exists():
                 try:
                     os.link(clip, target)

@@ -6,7 +6,7 @@ import shutil
 import pytest
 import torch
 
-from cosmos_nb_utils import finetune, training
+from cosmos_nb_utils import finetune, training, training_data
 from cosmos_nb_utils.benchmark_data import qa_file
 from cosmos_nb_utils.generation import GPUMemoryError
 from cosmos_nb_utils.loading import ModelLoadError, find_adapter, load_model
@@ -320,3 +320,129 @@ def test_a_model_that_holds_an_adapter_is_not_wrapped_twice():
     add_lora(model, rank=2, alpha=4)
     with pytest.raises(ValueError, match="already holds LoRA adapters"):
         add_lora(model, rank=2, alpha=4)
+
+
+# ---------------------------------------------------------------- review of issue 19: input refused where it enters
+
+
+def test_question_file_not_utf8_and_rows_off_the_schema_are_named(make_clip, tmp_path):
+    good = make_clip(fps=8.0, seconds=2.0)
+    q = {"question": "Which way?", "index2ans": {"A": "forward", "B": "backward"}}
+    data = _write(tmp_path / "data", [
+        {"video": "clips/ok.mp4", "qa_pairs": [{**q, "answer": "b"}, {**q, "answer": "A", "reasoning": ["x"]},
+                                               {"question": "Odd letters?", "index2ans": {"1": "x", "2": "y"},
+                                                "answer": "1"},
+                                               {"question": "Lower?", "index2ans": {"a": "x", "b": "y"},
+                                                "answer": "a"}]}], [("ok.mp4", good)])
+    with pytest.raises(TrainingDataError) as err:
+        load_examples(data)
+    text = str(err.value)
+    assert "entry 0 (clips/ok.mp4) question 1: 'reasoning' must be text" in text
+    assert "got ['1', '2']" in text and "got ['a', 'b']" in text and "single capital letters" in text
+    assert "question 0" not in text  # "b" is option "B": the official harness compares case-insensitively
+    assert read_examples(data)[0][0].key == "B"  # and it is trained as the option's own letter
+    qa_file(data, "mine").write_bytes(b"\xff\xfe[]")
+    assert finetune.main(["--data-dir", str(data), "--out-dir", str(tmp_path / "A"), "--model", "tiny"]) == 2
+    with pytest.raises(TrainingDataError, match="mine_benchmark_qa_pairs.json: not UTF-8"):
+        load_examples(data)
+
+
+def test_command_refuses_bad_out_dir_and_video_settings_before_the_model_loads(arrow, tmp_path, capsys, monkeypatch):
+    import cosmos_nb_utils.loading as loading
+
+    monkeypatch.setattr(loading, "load_model", lambda *a, **k: pytest.fail("the model loaded"))
+    base = ["--data-dir", str(arrow), "--model", "tiny"]
+    a_file = tmp_path / "file"
+    a_file.write_text("")
+    assert finetune.main(base + ["--out-dir", str(a_file)]) == 2
+    assert "is a file" in capsys.readouterr().err
+    assert finetune.main(base + ["--out-dir", str(arrow)]) == 2
+    assert "inside --data-dir" in capsys.readouterr().err
+    assert finetune.main(base + ["--out-dir", str(tmp_path / "A"), "--total-pixels", "1"]) == 2
+    assert "total_pixels=1" in capsys.readouterr().err
+
+
+def test_resuming_with_other_data_or_video_settings_is_refused_before_the_model_loads(arrow, tmp_path, capsys,
+                                                                                      monkeypatch):
+    out = tmp_path / "A"
+    args = ["--data-dir", str(arrow), "--out-dir", str(out), "--model", "tiny", "--steps", "1", "--grad-accum", "1",
+            "--rank", "4", "--fps", "2"]
+    assert finetune.main(args) == 0
+    import cosmos_nb_utils.loading as loading
+
+    monkeypatch.setattr(loading, "load_model", lambda *a, **k: pytest.fail("the model loaded"))
+    assert finetune.main(args[:-1] + ["1"]) == 2
+    assert "fps: 2.0 there, 1.0 now" in capsys.readouterr().err
+    subset = training_data.write_examples(tmp_path / "sub", load_examples(arrow, probe=False)[:2])
+    assert finetune.main(["--data-dir", str(subset)] + args[2:] + ["--steps", "2"]) == 2
+    assert "examples: 6 there, 2 now" in capsys.readouterr().err
+    assert finetune.main(args[:-1] + ["2", "--lr", "1e-3"]) == 2
+    assert "lr: 0.0002 there, 0.001 now" in capsys.readouterr().err
+
+
+def test_more_steps_continue_with_the_new_schedule_from_the_next_step(arrow, tmp_path, capsys):
+    examples = load_examples(arrow, probe=False)[:2]
+    lrs = {}
+    for name, plan in (("straight", (6,)), ("extended", (3, 6))):
+        for steps in plan:
+            config = TrainConfig(steps=steps, lr=5e-3, rank=4, alpha=8, grad_accum=1, save_every=3)
+            model, processor = fresh_tiny()
+            train_sft(model, processor, examples, config, tmp_path / name, progress=False, **SMALL)
+        lrs[name] = [r["lr"] for r in training.TrainLog(tmp_path / name).read()]
+    assert "Continuing a run of 3 steps to 6" in capsys.readouterr().out
+    assert lrs["extended"][3:] == pytest.approx(lrs["straight"][3:])  # step 4 used to keep the 3-step run's last lr
+    assert [r["step"] for r in training.TrainLog(tmp_path / "extended").read()] == [1, 2, 3, 4, 5, 6]
+
+
+def test_an_adapter_of_another_base_is_refused(tmp_path):
+    from transformers import Qwen2_5_VLForConditionalGeneration
+
+    from cosmos_nb_utils.tiny_model import tiny_model_path
+
+    for name, layers, hidden in (("deeper", 3, None), ("shallower", 1, None), ("wider", 2, 96)):
+        config = Qwen2_5_VLForConditionalGeneration.from_pretrained(tiny_model_path()).config
+        text = config.text_config
+        text.num_hidden_layers, text.layer_types = layers, [text.layer_types[0]] * layers
+        text.hidden_size = hidden or text.hidden_size
+        peft_model = add_lora(Qwen2_5_VLForConditionalGeneration(config), rank=4, alpha=8,
+                              gradient_checkpointing=False)
+        peft_model.save_pretrained(str(tmp_path / name))
+        # peft alone loads the first two quietly (layers dropped, or left at their untrained init)
+        with pytest.raises(ModelLoadError, match="was not trained on this model"):
+            load_model("tiny", device="cpu", adapter=tmp_path / name)
+
+
+def test_arrow_of_time_checks_every_source_first_and_encodes_both_twins_alike(make_clip, tmp_path):
+    from cosmos_nb_utils.video.probe import probe_video
+
+    src = tmp_path / "src"
+    src.mkdir()
+    odd = make_clip(fps=8.0, seconds=2.0, size=(113, 201), name="odd.mp4")  # x264 writes even sides only
+    shutil.copyfile(odd, src / "my clip é.mp4")
+    (src / "notes.txt").write_text("not a clip")
+    forward, backward = (probe_video(tmp_path / "out" / "arrow_of_time" / "clips" / f"my clip é__{d}.mp4")
+                         for d in ("forward", "backward") if build_arrow_of_time(src, tmp_path / "out"))
+    assert (forward.width, forward.height, forward.num_frames) == (backward.width, backward.height,
+                                                                   backward.num_frames)
+    shutil.copyfile(odd, src / "my clip é.mov")  # the same twins' names
+    (src / "broken.mp4").write_bytes(b"")
+    with pytest.raises(TrainingDataError) as err:
+        build_arrow_of_time(src, tmp_path / "out2")
+    assert "broken.mp4" in str(err.value) and "my clip é.mov" in str(err.value)
+    assert not (tmp_path / "out2").exists()  # nothing written
+
+
+def test_split_never_puts_a_source_on_both_sides_for_any_seed(make_clip, tmp_path):
+    clip = make_clip(fps=8.0, seconds=2.0)
+    q = {"question": "Which way?", "index2ans": {"A": "forward", "B": "backward"}, "answer": "A"}
+    names = [f"s{i}__{v}.mp4" for i in range(5) for v in ("forward", "backward", "x")]
+    data = _write(tmp_path / "data", [{"video": f"clips/{n}", "qa_pairs": [q, q]} for n in names],
+                  [(n, clip) for n in names])
+    for seed in range(25):
+        for fraction in (0.2, 0.5, 0.8):
+            train, held = split_by_source(data, tmp_path / "t", tmp_path / "h", heldout_fraction=fraction, seed=seed)
+            a, b = load_examples(train, probe=False), load_examples(held, probe=False)
+            assert a and b and not {e.source for e in a} & {e.source for e in b}
+            assert len(a) + len(b) == 30 and all(len([e for e in a + b if e.source == f"s{i}"]) == 6 for i in range(5))
+    with pytest.raises(ValueError, match="comes from"):
+        split_by_source(data, data, tmp_path / "h2")
