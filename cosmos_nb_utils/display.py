@@ -329,6 +329,17 @@ def plot_training(history) -> None:
     plt.show()
 
 
+def _refresh(handle, fig):
+    """Show ``fig`` in place of the figure under ``handle`` (a new display the first time); the handle to keep."""
+    fig.tight_layout()
+    if handle is None:
+        handle = display(fig, display_id=True)
+    else:
+        handle.update(fig)
+    plt.close(fig)
+    return handle
+
+
 class LossPlot:
     """A live plot of the training loss: pass ``plot.update`` as ``on_step`` to the training loop.
 
@@ -343,12 +354,7 @@ class LossPlot:
         fig, ax = plt.subplots(figsize=(6, 3))
         ax.plot([r["step"] for r in self.rows], [r["loss"] for r in self.rows], marker=".")
         ax.set(xlabel="optimizer step", ylabel="loss (nats per answer token)", title=self.title)
-        fig.tight_layout()
-        if self.handle is None:
-            self.handle = display(fig, display_id=True)
-        else:
-            self.handle.update(fig)
-        plt.close(fig)
+        self.handle = _refresh(self.handle, fig)
 
     def update(self, row: dict) -> None:
         self.rows.append(row)
@@ -419,11 +425,7 @@ class GRPOPlot(LossPlot):
             left.plot(steps, [r[key] for r in self.rows], marker=".", label=key)
         left.set(xlabel="GRPO step", ylabel="reward (0-2) or fraction (0-1)", title=self.title)
         left.legend(fontsize=7)
-        right.plot(steps, [r["kl_to_reference"] or 0.0 for r in self.rows], marker=".", color="k")
+        kl = [np.nan if r["kl_to_reference"] is None else r["kl_to_reference"] for r in self.rows]  # unmeasured: no dot
+        right.plot(steps, kl, marker=".", color="k")
         right.set(xlabel="GRPO step", ylabel="KL to the base (nats per token)", title="k3 estimate, beta = 0")
-        fig.tight_layout()
-        if self.handle is None:
-            self.handle = display(fig, display_id=True)
-        else:
-            self.handle.update(fig)
-        plt.close(fig)
+        self.handle = _refresh(self.handle, fig)

@@ -84,7 +84,7 @@ from .scoring import (
 )
 from .stats import wilson_interval
 from .video import DEFAULT_TOTAL_PIXELS, BudgetError, VideoError
-from .video.checks import _check_total_pixels, _number
+from .video.checks import _check_total_pixels, _number, cannot_write
 
 __all__ = [  # the harness, then the names re-exported from benchmark_data and scoring
     "MCQItem", "RunReport", "answer_question", "benchmark_settings", "check_run_options", "check_writable",
@@ -244,14 +244,9 @@ def _read_done(path: Path, video: Video) -> tuple[list[dict] | None, str | None]
 
 def check_writable(folder: Path) -> Path:
     """Make ``folder`` and write a test file in it, before any model runs; a ValueError names it and what to do."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / f".write-test-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise ValueError(f"Cannot write results into {folder} ({exc.strerror or type(exc).__name__}). Pass a "
-                         "results folder you can write to (--results-dir / results_dir).") from None
+    if (reason := cannot_write(folder)) is not None:
+        raise ValueError(f"Cannot write results into {folder} ({reason}). Pass a "
+                         "results folder you can write to (--results-dir / results_dir).")
     return folder
 
 

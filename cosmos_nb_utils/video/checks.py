@@ -128,16 +128,23 @@ def _check_destination(dst, *sources: Path) -> Path:
     return path
 
 
-def _check_writable_folder(folder: Path, dst) -> None:
-    """Make ``folder`` and write a test file in it: a place the writer cannot use fails here, named."""
+def cannot_write(folder: Path) -> str | None:
+    """Make ``folder`` and write a test file in it; None if that worked, else the reason (for a caller's error)."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
         probe = folder / f".write-test-{os.getpid()}"
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as exc:
-        raise ValueError(f"dst={str(dst)!r} cannot be written ({exc.strerror or type(exc).__name__} in {folder}). "
-                         "Choose a folder you can write to, e.g. work_dir() / 'edited.mp4'.") from None
+        return exc.strerror or type(exc).__name__
+    return None
+
+
+def _check_writable_folder(folder: Path, dst) -> None:
+    """A place the writer cannot use fails here, named."""
+    if (reason := cannot_write(folder)) is not None:
+        raise ValueError(f"dst={str(dst)!r} cannot be written ({reason} in {folder}). "
+                         "Choose a folder you can write to, e.g. work_dir() / 'edited.mp4'.")
 
 
 def _check_rate(fps, name: str = "fps") -> Fraction:
