@@ -6,9 +6,9 @@ rules and figures (``official``, ``paper``, ``architecture``, ``stats``, ``resul
 (``checks``, ``sources``, ``codec``, ``probe``, ``plan``, ``frames``, ``edits``; its face re-exports them)
 and ``overlay``; models (``facts``, ``memory``, ``loading``, ``tiny_model``); asking (``prompts``,
 ``decoding``, ``generation``, ``parsing``); one clip traced through the model (``inside``); training
-(``rewards``, ``grpo``; fine-tuning: ``training_data``, ``training``, ``sft``, ``finetune``); the benchmark
-(``benchmark_data``, ``scoring``, and ``evaluation``, which runs it and re-exports the other two); what the
-notebooks show (``display``, ``system``).
+(``rewards``, ``grpo``; fine-tuning: ``training_data``, ``training``, ``training_memory``, ``sft``,
+``grpo_train``, ``finetune``); the benchmark (``benchmark_data``, ``scoring``, and ``evaluation``, which runs
+it and re-exports the other two); what the notebooks show (``display``, ``system``).
 """
 
 import importlib.metadata

@@ -306,7 +306,7 @@ def predict_grpo_memory(model, visual_tokens: int, prompt_tokens: int, max_new_t
     """The peak of each phase from the course's two measured models (``None`` where they were not measured).
 
     Rollout: :func:`cosmos_nb_utils.memory.predict_question` (answers are decoded one at a time, so the
-    group size does not enter). Log-prob pass: :func:`cosmos_nb_utils.training.predict_training_memory`
+    group size does not enter). Log-prob pass: :func:`cosmos_nb_utils.training_memory.predict_training_memory`
     for the prompt, with each completion token counted as one more token of it (the SFT fit had short
     answers). Both phases hold the LoRA state, and both score every completion position over the whole
     vocabulary, one chunk of ``grpo.LOGPROB_CHUNK`` positions at a time (:data:`LOGIT_BYTES` per position and
@@ -314,7 +314,7 @@ def predict_grpo_memory(model, visual_tokens: int, prompt_tokens: int, max_new_t
     Measured against benchmarks/grpo_video_memory.py: benchmarks/RESULTS.md, "GRPO on video".
     """
     from .memory import GIB, predict_question
-    from .training import predict_training_memory
+    from .training_memory import predict_training_memory
 
     decode = predict_question(model, visual_tokens, prompt_tokens, max_new_tokens)
     train = predict_training_memory(model, visual_tokens + max_new_tokens, rank)
@@ -380,9 +380,9 @@ def train_grpo(model, processor, examples: Sequence[Example], config, out_dir, s
         LANGUAGE_TARGETS,
         TrainLog,
         TrainResult,
-        _dtype_key,
         _lr_lambda,
         add_lora,
+        compute_dtype_key,
         data_order,
         load_checkpoint,
         oom_advice,
@@ -404,7 +404,7 @@ def train_grpo(model, processor, examples: Sequence[Example], config, out_dir, s
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(config.warmup_steps, config.steps))
     device = params[0].device
-    scaler = torch.amp.GradScaler("cuda") if _dtype_key(peft_model) == "fp16" and device.type == "cuda" else None
+    scaler = torch.amp.GradScaler("cuda") if compute_dtype_key(peft_model) == "fp16" and device.type == "cuda" else None
     record = {"method": "grpo", **asdict(config), **asdict(settings), "targets": targets or LANGUAGE_TARGETS,
               "reward": getattr(reward_fn, "__name__", str(reward_fn))}
     state = load_checkpoint(out_dir, peft_model, optimizer, scheduler, scaler)

@@ -28,8 +28,9 @@ from transformers import BatchFeature
 
 from .decoding import guard_vision
 from .official import BENCHMARK_FPS, BENCHMARK_SYSTEM, benchmark_prompt
-from .training import TrainConfig, TrainResult, add_lora, check_resume, check_training_memory, run_training
+from .training import TrainConfig, TrainResult, add_lora, check_resume, run_training
 from .training_data import Example
+from .training_memory import check_training_memory
 from .video.checks import DEFAULT_TOTAL_PIXELS, MAX_VISUAL_TOKENS
 
 END_OF_TURN = "<|im_end|>"

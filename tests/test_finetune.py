@@ -6,7 +6,7 @@ import shutil
 import pytest
 import torch
 
-from cosmos_nb_utils import finetune, training, training_data
+from cosmos_nb_utils import finetune, training, training_data, training_memory
 from cosmos_nb_utils.benchmark_data import qa_file
 from cosmos_nb_utils.generation import GPUMemoryError
 from cosmos_nb_utils.loading import ModelLoadError, find_adapter, load_model
@@ -16,10 +16,8 @@ from cosmos_nb_utils.training import (
     LOG_FILE,
     TrainConfig,
     add_lora,
-    check_training_memory,
     data_order,
     lora_parameter_count,
-    predict_training_memory,
     run_training,
 )
 from cosmos_nb_utils.training_data import (
@@ -30,6 +28,7 @@ from cosmos_nb_utils.training_data import (
     read_examples,
     split_by_source,
 )
+from cosmos_nb_utils.training_memory import check_training_memory, predict_training_memory
 
 SMALL = {"fps": 2.0}  # 112x200 clips of 2 s: 56 visual tokens each
 
@@ -249,7 +248,7 @@ def test_training_memory_model_is_the_measured_fit():
     from cosmos_nb_utils.results import load_rows, results_dir
 
     fits = json.loads((results_dir() / "sft-memory.json").read_text())["fits"]
-    for key, coef in training.TRAINING_MEMORY.items():
+    for key, coef in training_memory.TRAINING_MEMORY.items():
         assert coef["per_visual_token"] == pytest.approx(fits[key]["per_visual_token"], rel=1e-3)
         assert coef["base"] == pytest.approx(fits[key]["base"], abs=1e-3)
     assert load_rows("sft-memory.json", path="bf16")
